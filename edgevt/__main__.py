@@ -1,0 +1,3 @@
+from edgevt.cli import main
+
+main()

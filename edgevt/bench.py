@@ -1,0 +1,89 @@
+"""Latency: cold (load, first inference) and warm (warmup, then timed runs) statistics."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    runs: int = 100
+    warmup: int = 10
+    min_time_s: float = 0.0  # keep running past `runs` until this much time has passed
+    threads: int | None = None
+
+
+@dataclass
+class LatencyReport:
+    engine: str
+    cold: dict  # load_ms, first_inference_ms
+    warm: dict  # p50_ms, p90_ms, p99_ms, mean_ms, std_ms, min_ms, median_ci95_ms, runs, warmup
+    peak_rss_mb: float
+    settings: dict = field(default_factory=dict)
+    samples_ms: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def bootstrap_median_ci(samples: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap confidence interval of the median."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(samples, size=(n_boot, len(samples)), replace=True), axis=1)
+    lo, hi = np.percentile(medians, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def summarize(samples_ms: np.ndarray) -> dict:
+    lo, hi = bootstrap_median_ci(samples_ms)
+    return {
+        "runs": int(len(samples_ms)),
+        "p50_ms": float(np.percentile(samples_ms, 50)),
+        "p90_ms": float(np.percentile(samples_ms, 90)),
+        "p99_ms": float(np.percentile(samples_ms, 99)),
+        "mean_ms": float(np.mean(samples_ms)),
+        "std_ms": float(np.std(samples_ms, ddof=1)) if len(samples_ms) > 1 else 0.0,
+        "min_ms": float(np.min(samples_ms)),
+        "median_ci95_ms": [lo, hi],
+    }
+
+
+def measure(open_runner: Callable[[], object], batch: np.ndarray, settings: BenchSettings, progress=None) -> LatencyReport:
+    """open_runner() loads the artifact (timed as cold load); then first inference, warmup, timed runs."""
+    t0 = time.perf_counter()
+    runner = open_runner()
+    load_ms = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    runner.run(batch)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for _ in range(settings.warmup):
+        runner.run(batch)
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < settings.runs or (time.perf_counter() - start) < settings.min_time_s:
+        t0 = time.perf_counter()
+        runner.run(batch)
+        samples.append((time.perf_counter() - t0) * 1e3)
+        if progress:
+            progress(len(samples))
+    arr = np.asarray(samples)
+    warm = {**summarize(arr), "warmup": settings.warmup}
+    return LatencyReport(
+        engine=runner.engine,
+        cold={"load_ms": load_ms, "first_inference_ms": first_ms},
+        warm=warm,
+        peak_rss_mb=peak_rss_mb(),
+        settings=asdict(settings),
+        samples_ms=[round(s, 4) for s in samples],
+    )

@@ -1,0 +1,231 @@
+"""edgevt command line. Each command is a few lines calling the library; heavy imports happen inside them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from edgevt import __version__
+from edgevt.errors import EXIT_USAGE, EdgevtError
+from edgevt.options import (
+    bench_options,
+    json_option,
+    parse_precision,
+    pass_log,
+    precision_option,
+    profile_option,
+    target_option_option,
+    tolerance_option,
+    weights_options,
+)
+
+EXIT_CODES_HELP = """
+\b
+Exit codes:
+  0  success
+  1  parity failed (the export does not compute what PyTorch computes)
+  2  bad usage or input (unknown model, bad profile, missing file)
+  3  export or runtime error (a converter failed, a runtime is missing)
+"""
+
+
+def _emit(ctx, payload: dict, human: str) -> None:
+    if ctx.obj["json"]:
+        from edgevt.report import to_json
+
+        click.echo(to_json(payload))
+    else:
+        click.echo(human)
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgevt")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.pass_context
+def cli(ctx, quiet):
+    """Export vision transformers for phones and prove the exports still compute the same thing.
+
+    \b
+    edgevt list                                   variants, targets, what runs here
+    edgevt export swiftformer-xs --target onnx    export + parity + latency
+    edgevt validate ARTIFACT --model NAME         parity of an existing artifact
+    edgevt bench ARTIFACT                         latency of an existing artifact
+    """
+    start = time.perf_counter()
+
+    def log(msg: str) -> None:
+        if not quiet:
+            click.echo(f"[edgevt {time.perf_counter() - start:6.1f}s] {msg}", err=True)
+
+    ctx.obj = {"log": log, "json": False}
+
+
+def _set_json(as_json: bool) -> None:
+    click.get_current_context().obj["json"] = as_json
+
+
+@cli.command("list")
+@click.argument("pattern", default="*")
+@json_option
+@click.pass_context
+def list_cmd(ctx, pattern, as_json):
+    """List registered variants (glob PATTERN, e.g. 'swin*') and targets."""
+    _set_json(as_json)
+    from edgevt.commands import list_payload, list_text
+
+    payload = list_payload(pattern)
+    _emit(ctx, payload, list_text(payload))
+
+
+@cli.command()
+@click.argument("model")
+@json_option
+@weights_options
+@click.pass_context
+def info(ctx, model, as_json, weights, seed):
+    """Parameters, MACs, input/output shapes and config of MODEL (random weights unless --weights is given)."""
+    _set_json(as_json)
+    from edgevt.commands import info_payload, info_text
+
+    payload = info_payload(model, "random" if weights == "pretrained" else weights, seed)
+    _emit(ctx, payload, info_text(payload))
+
+
+def _profile_and_target(profile, target, precision):
+    from edgevt.profiles import load_profile
+
+    prof = load_profile(profile) if profile else None
+    target = target or (prof.target if prof else None) or "onnx"
+    precision = parse_precision(precision) or (prof.precision if prof else None)
+    return prof, target, precision
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("model")
+@click.option("--target", "-t", help="Export target (default onnx, or the profile's).")
+@precision_option
+@weights_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output directory (default runs/MODEL/TARGET-PRECISION).")
+@profile_option
+@target_option_option
+@tolerance_option
+@click.option("--bench/--no-bench", default=True, show_default=True, help="Measure latency (artifact and torch eager) after parity.")
+@bench_options
+@json_option
+@click.pass_context
+@pass_log
+def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads, as_json, log):
+    """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
+
+    The artifact is only moved into place when it is complete and passes parity; a failing export is
+    kept as NAME.rejected.onnx with report.failed.json, and earlier results are left untouched.
+    """
+    _set_json(as_json)
+    from edgevt import pipeline
+    from edgevt.parity import Precision
+    from edgevt.profiles import bench_settings
+
+    prof, target, precision = _profile_and_target(profile, target, precision)
+    precision = precision or Precision.FP32
+    out_dir = out_dir or Path("runs") / model.replace("/", "--") / f"{target}-{precision.value}"
+    settings = None
+    if bench:
+        defaults = {} if prof and prof.bench else {"runs": 20, "warmup": 3}
+        settings = bench_settings(prof, **{**defaults, **{k: v for k, v in dict(runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads).items() if v is not None}})
+    options = {**(prof.options if prof else {}), **target_options}
+    tol = {**(prof.tolerances if prof else {}), **tolerances}
+    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log)
+    _finish(ctx, outcome)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--model", "-m", help="The model the artifact was exported from (default: from report.json beside it).")
+@precision_option
+@weights_options
+@profile_option
+@tolerance_option
+@click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
+@json_option
+@click.pass_context
+@pass_log
+def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, as_json, log):
+    """Check that ARTIFACT computes what the PyTorch reference computes; exit 1 if it does not.
+
+    The reference is rebuilt from --model/--weights/--seed, so validating against another seed or
+    tampered weights fails. Thresholds follow the precision (and profile, and --tolerance).
+    """
+    _set_json(as_json)
+    from edgevt import pipeline
+
+    prof, _, precision = _profile_and_target(profile, None, precision)
+    tol = {**(prof.tolerances if prof else {}), **tolerances}
+    outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log)
+    _finish(ctx, outcome)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("artifact", type=click.Path(path_type=Path))
+@bench_options
+@profile_option
+@click.option("--model", "-m", help="Also time this model in torch eager in the same run (speed-up ratio).")
+@weights_options
+@json_option
+@click.pass_context
+@pass_log
+def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, as_json, log):
+    """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median)."""
+    _set_json(as_json)
+    from edgevt import pipeline
+    from edgevt.profiles import bench_settings, load_profile
+
+    prof = load_profile(profile) if profile else None
+    settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads)
+    outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log)
+    _finish(ctx, outcome)
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def doctor(ctx, as_json):
+    """Versions, which runtimes import, what is missing and how to install it. Exit 3 if a core piece is missing."""
+    _set_json(as_json)
+    from edgevt.commands import doctor_payload, doctor_text
+
+    payload = doctor_payload()
+    _emit(ctx, payload, doctor_text(payload))
+    ctx.exit(0 if payload["ok"] else 3)
+
+
+def _finish(ctx, outcome) -> None:
+    from edgevt.commands import summary_text
+
+    _emit(ctx, outcome.report, summary_text(outcome.report, outcome.report_path))
+    for msg in outcome.messages:
+        click.echo(msg, err=True)
+    ctx.exit(outcome.exit_code)
+
+
+def main() -> None:
+    """Entry point: EdgevtErrors become a message on stderr (and JSON on stdout with --json) and their exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except EdgevtError as exc:
+        ctx_json = "--json" in sys.argv[1:]
+        if ctx_json:
+            click.echo(json.dumps({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code, "type": type(exc).__name__}))
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

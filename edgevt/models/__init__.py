@@ -1,0 +1,12 @@
+"""Model registry and loading: name -> ModelSpec -> torch module."""
+
+from edgevt.models.registry import (
+    Family,
+    ModelSpec,
+    Preprocess,
+    families,
+    get_spec,
+    list_models,
+)
+
+__all__ = ["Family", "ModelSpec", "Preprocess", "families", "get_spec", "list_models"]

@@ -1,0 +1,31 @@
+"""Swin V2 (Liu et al., CVPR 2022): cosine attention (F.normalize) and a continuous position-bias MLP."""
+
+from edgevt.models.registry import Family, Preprocess, register, register_family
+
+SWINV2 = register_family(
+    Family(
+        name="swinv2",
+        model_type="swinv2",
+        config_class="Swinv2Config",
+        model_class="Swinv2ForImageClassification",
+        processor="ViTImageProcessor",
+    )
+)
+_PRE = Preprocess(size=256, resample="bicubic")
+
+
+def _variant(name, hf_id, embed_dim, depths, heads, params, gmacs):
+    register(
+        name,
+        SWINV2,
+        hf_id,
+        _PRE,
+        {"embed_dim": embed_dim, "depths": depths, "num_heads": heads, "window_size": 8},
+        paper_params_m=params,
+        paper_gmacs=gmacs,
+    )
+
+
+_variant("swinv2-tiny", "microsoft/swinv2-tiny-patch4-window8-256", 96, [2, 2, 6, 2], [3, 6, 12, 24], 28, 5.9)
+_variant("swinv2-small", "microsoft/swinv2-small-patch4-window8-256", 96, [2, 2, 18, 2], [3, 6, 12, 24], 50, 11.5)
+_variant("swinv2-base", "microsoft/swinv2-base-patch4-window8-256", 128, [2, 2, 18, 2], [4, 8, 16, 32], 88, 20.3)

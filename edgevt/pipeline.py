@@ -1,0 +1,207 @@
+"""name -> ModelSpec -> torch module + samples -> exporter -> artifact -> runner -> parity + latency -> report."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgevt import report as reports
+from edgevt.bench import BenchSettings, measure
+from edgevt.envinfo import environment
+from edgevt.errors import EXIT_OK, EXIT_PARITY, UsageError
+from edgevt.fsio import place, sha256_file, staging_dir
+from edgevt.parity import DEFAULT_THRESHOLDS, ParityReport, Precision, compare
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    report: dict
+    exit_code: int
+    report_path: Path | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Reference:
+    """The PyTorch model, the samples and its outputs on them: what every export is checked against."""
+
+    loaded: object
+    samples: object
+    outputs: dict[str, np.ndarray]
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1
+
+
+def make_reference(model: str, weights: str, seed: int, log: Log) -> Reference:
+    from edgevt.exporters.base import run_batched
+    from edgevt.exporters.torch_eager import TorchEagerRunner
+    from edgevt.inputs import parity_samples
+    from edgevt.models.loading import load_model, resolve_spec
+
+    spec = resolve_spec(model)
+    log(f"loading {spec.name} ({weights} weights{f', seed {seed}' if weights == 'random' else ''})")
+    loaded = load_model(spec, weights, seed)
+    samples = parity_samples(spec.preprocess, seed)
+    log(f"running the PyTorch reference on {len(samples)} samples")
+    outputs = run_batched(TorchEagerRunner(loaded.module), samples.batch)
+    return Reference(loaded, samples, outputs)
+
+
+def check_parity(target, artifact: Path, ref: Reference, precision: Precision, tolerances: dict, threads: int, log: Log) -> ParityReport:
+    from edgevt.exporters.base import run_batched
+
+    log(f"checking parity of {artifact.name} on {len(ref.samples)} samples")
+    runner = target.open_runner(artifact, threads)
+    candidate = run_batched(runner, ref.samples.batch)
+    thresholds = DEFAULT_THRESHOLDS[precision].override(**tolerances)
+    return compare(ref.outputs, candidate, thresholds, ref.samples.is_photo, runner.engine, precision.value)
+
+
+def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None) -> dict:
+    """Latency of the artifact, and of torch eager on the same input in the same run when a module is given."""
+    threads = settings.threads or default_threads()
+    log(f"timing {artifact.name}: {settings.warmup} warmup + {settings.runs} runs, {threads} threads")
+    lat = measure(lambda: target.open_runner(artifact, threads), batch, settings).to_dict()
+    lat["status"] = "measured"
+    lat["settings"]["threads"] = threads
+    if baseline_module is not None:
+        from edgevt.exporters.torch_eager import TorchEagerRunner
+
+        log("timing the torch eager baseline")
+        base = measure(lambda: TorchEagerRunner(baseline_module, threads), batch, settings).to_dict()
+        lat["baseline"] = base
+        lat["speedup_vs_torch_eager"] = base["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+    return lat
+
+
+def artifact_name(model_name: str, precision: Precision, suffix: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "--", model_name).strip("-") + f"-{precision.value}{suffix}"
+
+
+def _artifact_info(path: Path) -> dict:
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def export(
+    model: str,
+    target_name: str,
+    precision: Precision,
+    weights: str,
+    seed: int,
+    out_dir: Path,
+    options: dict,
+    tolerances: dict,
+    bench: BenchSettings | None,
+    log: Log,
+) -> Outcome:
+    from edgevt.exporters import get_target, require
+
+    target = get_target(target_name)
+    require(target)
+    if precision not in target.precisions:
+        raise UsageError(f"target {target.name} does not support {precision.value}", f"choose one of {', '.join(p.value for p in target.precisions)}")
+    opts = target.parse_options(options)
+    ref = make_reference(model, weights, seed, log)
+    spec = ref.loaded.spec
+    final = out_dir / artifact_name(spec.name, precision, target.suffix)
+    with staging_dir(out_dir) as tmp:
+        result = target.export(ref.loaded, ref.samples, precision, opts, tmp, log)
+        staged = result.artifact.rename(tmp / final.name)
+        threads = (bench.threads if bench else None) or default_threads()
+        parity = check_parity(target, staged, ref, precision, tolerances, threads, log)
+        latency = (
+            benchmark(target, staged, ref.samples.batch[:1], bench, log, ref.loaded.module)
+            if bench
+            else {"status": "skipped", "reason": "--no-bench"}
+        )
+        failed = parity.status == "fail"
+        dest = final.with_name(final.stem + ".rejected" + final.suffix) if failed else final
+        place(staged, dest)
+    rep = reports.new_report(
+        "export",
+        model=ref.loaded.describe(),
+        target=target.name,
+        precision=precision.value,
+        artifact=_artifact_info(dest),
+        export={**result.details, "options": opts},
+        parity=parity.to_dict(),
+        latency=latency,
+        environment=environment(threads),
+    )
+    json_path, _ = reports.write(rep, out_dir, failed=failed)
+    messages = []
+    if failed:
+        messages.append(f"parity failed: the export was kept as {dest} and {final.name} was left as it was")
+    return Outcome(rep, EXIT_PARITY if failed else EXIT_OK, json_path, messages)
+
+
+def _existing_for(artifact: Path) -> dict | None:
+    existing = reports.load_existing(artifact.parent)
+    if existing and Path(existing.get("artifact", {}).get("path", "")).name == artifact.name:
+        return existing
+    return None
+
+
+def _merge_and_write(artifact: Path, command: str, failed: bool, **sections) -> tuple[dict, Path]:
+    base = _existing_for(artifact) or {}
+    keep = {k: v for k, v in base.items() if k in ("model", "target", "precision", "export", "parity", "latency")}
+    rep = reports.new_report(command, **{**keep, **sections})
+    json_path, _ = reports.write(rep, artifact.parent, failed=failed)
+    return rep, json_path
+
+
+def require_artifact(path: Path):
+    from edgevt.exporters import require, target_for_artifact
+
+    if not path.exists():
+        raise UsageError(f"artifact {path} does not exist", "pass the path that `edgevt export` printed")
+    target = target_for_artifact(path)
+    require(target)
+    return target
+
+
+def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str, seed: int, tolerances: dict, threads: int | None, log: Log) -> Outcome:
+    target = require_artifact(artifact)
+    existing = _existing_for(artifact) or {}
+    model = model or existing.get("model", {}).get("name")
+    if not model:
+        raise UsageError(f"no report next to {artifact.name} says which model it is", "pass --model NAME")
+    precision = precision or Precision.parse(existing.get("precision", "fp32"))
+    ref = make_reference(model, weights, seed, log)
+    threads = threads or default_threads()
+    parity = check_parity(target, artifact, ref, precision, tolerances, threads, log)
+    failed = parity.status == "fail"
+    rep, path = _merge_and_write(
+        artifact,
+        "validate",
+        failed,
+        model=ref.loaded.describe(),
+        target=target.name,
+        precision=precision.value,
+        artifact=_artifact_info(artifact),
+        parity=parity.to_dict(),
+        environment=environment(threads),
+    )
+    return Outcome(rep, EXIT_PARITY if failed else EXIT_OK, path)
+
+
+def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, weights: str, seed: int, log: Log) -> Outcome:
+    """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio."""
+    target = require_artifact(artifact)
+    shape = [1 if not isinstance(d, int) or d <= 0 else d for d in target.input_shape(artifact)]
+    batch = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    baseline = make_reference(model, weights, seed, log).loaded.module if model else None
+    latency = benchmark(target, artifact, batch, settings, log, baseline)
+    threads = latency["settings"]["threads"]
+    rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=_artifact_info(artifact),
+                                 latency=latency, environment=environment(threads))
+    return Outcome(rep, EXIT_OK, path)

@@ -1,0 +1,110 @@
+"""Deployment recipes: YAML files naming target, precision, export options, tolerances and bench settings."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgevt.bench import BenchSettings
+from edgevt.errors import ProfileError, UsageError
+from edgevt.parity import Precision, Thresholds
+
+TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench"}
+BENCH_KEYS = {"runs": int, "warmup": int, "threads": int, "min_time_s": (int, float)}
+
+
+@dataclass
+class Profile:
+    name: str
+    source: str
+    description: str = ""
+    target: str | None = None
+    precision: Precision | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    tolerances: dict[str, float] = field(default_factory=dict)
+    bench: dict[str, Any] = field(default_factory=dict)
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("edgevt.profiles").iterdir() if p.name.endswith(".yaml"))
+
+
+def _locate(name_or_path: str) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"profile file {name_or_path} does not exist")
+        return str(path), path.read_text()
+    names = bundled_names()
+    if name_or_path not in names:
+        close = difflib.get_close_matches(name_or_path, names, n=3)
+        raise UsageError(f"unknown profile {name_or_path!r}", f"did you mean {', '.join(close)}?" if close else f"profiles: {', '.join(names)}")
+    res = resources.files("edgevt.profiles") / f"{name_or_path}.yaml"
+    return f"profiles/{name_or_path}.yaml", res.read_text()
+
+
+def _number(src: str, key: str, value: Any, kinds) -> Any:
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ProfileError(src, key, f"expected a number, got {value!r}")
+    if value < 0:
+        raise ProfileError(src, key, f"must not be negative, got {value!r}")
+    return value
+
+
+def load_profile(name_or_path: str) -> Profile:
+    import yaml
+
+    src, text = _locate(name_or_path)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ProfileError(src, "<file>", f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(src, "<file>", "expected a mapping at the top level")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ProfileError(src, key, f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
+    prof = Profile(name=Path(src).stem, source=src, description=str(data.get("description", "")))
+    if "target" in data:
+        from edgevt.exporters import get_target
+
+        try:
+            get_target(str(data["target"]))
+        except UsageError as exc:
+            raise ProfileError(src, "target", exc.message) from None
+        prof.target = str(data["target"])
+    if "precision" in data:
+        try:
+            prof.precision = Precision.parse(str(data["precision"]))
+        except ValueError:
+            raise ProfileError(src, "precision", f"{data['precision']!r} is not one of {', '.join(p.value for p in Precision)}") from None
+    for section in ("options", "tolerances", "bench"):
+        if not isinstance(data.get(section, {}), dict):
+            raise ProfileError(src, section, "expected a mapping")
+    prof.options = dict(data.get("options") or {})
+    if prof.target:
+        from edgevt.exporters import get_target
+
+        try:
+            get_target(prof.target).parse_options(prof.options)
+        except UsageError as exc:
+            raise ProfileError(src, "options", exc.message) from None
+    for key, value in (data.get("tolerances") or {}).items():
+        if key not in Thresholds.keys():
+            raise ProfileError(src, f"tolerances.{key}", f"unknown key; allowed: {', '.join(Thresholds.keys())}")
+        prof.tolerances[key] = _number(src, f"tolerances.{key}", value, (int, float))
+    for key, value in (data.get("bench") or {}).items():
+        if key not in BENCH_KEYS:
+            raise ProfileError(src, f"bench.{key}", f"unknown key; allowed: {', '.join(BENCH_KEYS)}")
+        prof.bench[key] = _number(src, f"bench.{key}", value, BENCH_KEYS[key])
+    return prof
+
+
+def bench_settings(profile: Profile | None, **cli: Any) -> BenchSettings:
+    """CLI values win over the profile, the profile over the defaults."""
+    merged = dict(profile.bench) if profile else {}
+    merged.update({k: v for k, v in cli.items() if v is not None})
+    return BenchSettings(**merged)

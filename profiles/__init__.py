@@ -1,0 +1,1 @@
+"""Bundled deployment recipes (YAML), loadable by name with `--profile NAME`."""
