@@ -59,31 +59,47 @@ def summarize(samples_ms: np.ndarray) -> dict:
     }
 
 
-def measure(open_runner: Callable[[], object], batch: np.ndarray, settings: BenchSettings, progress=None) -> LatencyReport:
-    """open_runner() loads the artifact (timed as cold load); then first inference, warmup, timed runs."""
+def _cold(open_runner: Callable[[], object], batch: np.ndarray):
     t0 = time.perf_counter()
     runner = open_runner()
     load_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
     runner.run(batch)
-    first_ms = (time.perf_counter() - t0) * 1e3
-    for _ in range(settings.warmup):
-        runner.run(batch)
-    samples = []
-    start = time.perf_counter()
-    while len(samples) < settings.runs or (time.perf_counter() - start) < settings.min_time_s:
-        t0 = time.perf_counter()
-        runner.run(batch)
-        samples.append((time.perf_counter() - t0) * 1e3)
-        if progress:
-            progress(len(samples))
-    arr = np.asarray(samples)
-    warm = {**summarize(arr), "warmup": settings.warmup}
+    return runner, {"load_ms": load_ms, "first_inference_ms": (time.perf_counter() - t0) * 1e3}
+
+
+def _timed(runner, batch: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    runner.run(batch)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _report(runner, cold: dict, samples: list[float], settings: BenchSettings) -> LatencyReport:
     return LatencyReport(
         engine=runner.engine,
-        cold={"load_ms": load_ms, "first_inference_ms": first_ms},
-        warm=warm,
+        cold=cold,
+        warm={**summarize(np.asarray(samples)), "warmup": settings.warmup},
         peak_rss_mb=peak_rss_mb(),
         settings=asdict(settings),
         samples_ms=[round(s, 4) for s in samples],
     )
+
+
+def measure(open_runner: Callable[[], object], batch: np.ndarray, settings: BenchSettings) -> LatencyReport:
+    """open_runner() loads the artifact (timed as cold load); then first inference, warmup, timed runs."""
+    return measure_interleaved([open_runner], batch, settings)[0]
+
+
+def measure_interleaved(openers: list[Callable[[], object]], batch: np.ndarray, settings: BenchSettings) -> list[LatencyReport]:
+    """Time several runners in alternation (a, b, a, b, ...) so that a noisy, shared machine slows them alike:
+    their ratio is then measured under the same conditions. Cold numbers are taken one runner at a time."""
+    runners, colds = zip(*(_cold(op, batch) for op in openers))
+    for runner in runners:
+        for _ in range(settings.warmup):
+            runner.run(batch)
+    samples: list[list[float]] = [[] for _ in runners]
+    start = time.perf_counter()
+    while len(samples[0]) < settings.runs or (time.perf_counter() - start) < settings.min_time_s:
+        for runner, bucket in zip(runners, samples):
+            bucket.append(_timed(runner, batch))
+    return [_report(r, c, s, settings) for r, c, s in zip(runners, colds, samples)]

@@ -89,7 +89,8 @@ def _safe_db(num: float, den: float) -> float:
         return float("inf")
     if num == 0.0:
         return float("-inf")
-    return float(10.0 * np.log10(num / den))
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(num / den))
 
 
 def output_metrics(name: str, ref: np.ndarray, cand: np.ndarray, th: Thresholds) -> OutputParity:

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from edgevt import report as reports
-from edgevt.bench import BenchSettings, measure
+from edgevt.bench import BenchSettings, measure_interleaved
 from edgevt.envinfo import environment
 from edgevt.errors import EXIT_OK, EXIT_PARITY, UsageError
 from edgevt.fsio import place, sha256_file, staging_dir
@@ -67,19 +67,21 @@ def check_parity(target, artifact: Path, ref: Reference, precision: Precision, t
 
 
 def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None) -> dict:
-    """Latency of the artifact, and of torch eager on the same input in the same run when a module is given."""
+    """Latency of the artifact; with a module, torch eager is timed in alternation with it (same run, same load)."""
     threads = settings.threads or default_threads()
-    log(f"timing {artifact.name}: {settings.warmup} warmup + {settings.runs} runs, {threads} threads")
-    lat = measure(lambda: target.open_runner(artifact, threads), batch, settings).to_dict()
-    lat["status"] = "measured"
-    lat["settings"]["threads"] = threads
+    openers = [lambda: target.open_runner(artifact, threads)]
     if baseline_module is not None:
         from edgevt.exporters.torch_eager import TorchEagerRunner
 
-        log("timing the torch eager baseline")
-        base = measure(lambda: TorchEagerRunner(baseline_module, threads), batch, settings).to_dict()
-        lat["baseline"] = base
-        lat["speedup_vs_torch_eager"] = base["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+        openers.append(lambda: TorchEagerRunner(baseline_module, threads))
+    names = " and torch eager, interleaved" if baseline_module is not None else ""
+    log(f"timing {artifact.name}{names}: {settings.warmup} warmup + {settings.runs} runs, {threads} threads")
+    reports_ = [r.to_dict() for r in measure_interleaved(openers, batch, settings)]
+    lat = {**reports_[0], "status": "measured"}
+    lat["settings"]["threads"] = threads
+    if len(reports_) > 1:
+        lat["baseline"] = reports_[1]
+        lat["speedup_vs_torch_eager"] = reports_[1]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
     return lat
 
 
@@ -151,11 +153,12 @@ def _existing_for(artifact: Path) -> dict | None:
     return None
 
 
-def _merge_and_write(artifact: Path, command: str, failed: bool, **sections) -> tuple[dict, Path]:
-    base = _existing_for(artifact) or {}
+def _merge_and_write(artifact_path: Path, command: str, failed: bool, **sections) -> tuple[dict, Path]:
+    """validate/bench update the artifact's report.json section by section; a parity failure goes to report.failed.json."""
+    base = _existing_for(artifact_path) or {}
     keep = {k: v for k, v in base.items() if k in ("model", "target", "precision", "export", "parity", "latency")}
     rep = reports.new_report(command, **{**keep, **sections})
-    json_path, _ = reports.write(rep, artifact.parent, failed=failed)
+    json_path, _ = reports.write(rep, artifact_path.parent, failed=failed)
     return rep, json_path
 
 
