@@ -214,7 +214,7 @@ def _finish(ctx, outcome) -> None:
 def main() -> None:
     """Entry point: EdgevtErrors become a message on stderr (and JSON on stdout with --json) and their exit code."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # returns ctx.exit()'s code in this mode
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -229,3 +229,4 @@ def main() -> None:
             click.echo(json.dumps({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code, "type": type(exc).__name__}))
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

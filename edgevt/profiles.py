@@ -29,7 +29,7 @@ class Profile:
 
 
 def bundled_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("edgevt.profiles").iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in resources.files("edgevt._profiles").iterdir() if p.name.endswith(".yaml"))
 
 
 def _locate(name_or_path: str) -> tuple[str, str]:
@@ -42,7 +42,7 @@ def _locate(name_or_path: str) -> tuple[str, str]:
     if name_or_path not in names:
         close = difflib.get_close_matches(name_or_path, names, n=3)
         raise UsageError(f"unknown profile {name_or_path!r}", f"did you mean {', '.join(close)}?" if close else f"profiles: {', '.join(names)}")
-    res = resources.files("edgevt.profiles") / f"{name_or_path}.yaml"
+    res = resources.files("edgevt._profiles") / f"{name_or_path}.yaml"
     return f"profiles/{name_or_path}.yaml", res.read_text()
 
 

@@ -1,0 +1,53 @@
+import pytest
+
+from edgevt.errors import ProfileError, UsageError
+from edgevt.parity import Precision
+from edgevt.profiles import bench_settings, bundled_names, load_profile
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_bundled_profile_loads(name):
+    prof = load_profile(name)
+    assert prof.target == "onnx" and prof.description
+
+
+def test_bundled_int8_profile_values():
+    prof = load_profile("onnx-cpu-int8")
+    assert prof.precision is Precision.INT8_STATIC and prof.options["per_channel"] is True
+
+
+def write(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("targett: onnx\n", "targett"),
+        ("target: onnx\nprecision: fp8\n", "precision"),
+        ("target: onnx\noptions:\n  opset: seventeen\n", "options"),
+        ("target: onnx\noptions:\n  colour: red\n", "options"),
+        ("tolerances:\n  min_cosine: high\n", "tolerances.min_cosine"),
+        ("tolerances:\n  cosine: 0.9\n", "tolerances.cosine"),
+        ("bench:\n  runs: -1\n", "bench.runs"),
+        ("target: tpu\n", "target"),
+        ("- a list\n", "<file>"),
+    ],
+)
+def test_bad_profiles_name_the_file_and_key(tmp_path, text, key):
+    with pytest.raises(ProfileError) as info:
+        load_profile(write(tmp_path, text))
+    assert info.value.key == key and "p.yaml" in str(info.value) and info.value.exit_code == 2
+
+
+def test_unknown_profile_name_suggests():
+    with pytest.raises(UsageError, match="did you mean onnx-cpu-int8"):
+        load_profile("onnx-cpu-int")
+
+
+def test_cli_values_win_over_profile(tmp_path):
+    prof = load_profile(write(tmp_path, "bench:\n  runs: 50\n  warmup: 5\n"))
+    settings = bench_settings(prof, runs=7, warmup=None)
+    assert settings.runs == 7 and settings.warmup == 5
