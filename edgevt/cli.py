@@ -91,7 +91,9 @@ def info(ctx, model, as_json, weights, seed):
     _set_json(as_json)
     from edgevt.commands import info_payload, info_text
 
-    payload = info_payload(model, "random" if weights == "pretrained" else weights, seed)
+    # Architecture facts do not depend on weights: random unless --weights was given explicitly.
+    explicit = ctx.get_parameter_source("weights") is not click.core.ParameterSource.DEFAULT
+    payload = info_payload(model, weights if explicit else "random", seed)
     _emit(ctx, payload, info_text(payload))
 
 

@@ -17,6 +17,9 @@ PLANNED_RUNTIMES = {
 }
 
 
+DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert", "skimage": "scikit-image"}
+
+
 def _target_rows() -> list[dict]:
     from edgevt.exporters import get_target, missing_requirements, target_names
 
@@ -178,7 +181,7 @@ def doctor_text(p: dict) -> str:
     lines = [f"edgevt {env['edgevt']} · Python {env['python']} · {env['os']} · {env['host_cpu']} ({env['logical_cpus']} CPUs)", ""]
     for c in p["checks"]:
         mark = "ok  " if c["ok"] else ("FAIL" if c["required"] else "--  ")
-        version = package_version(c["module"]) or ""
+        version = package_version(DIST_NAMES.get(c["module"], c["module"])) or ""
         detail = "" if c["ok"] else f"  {c['error']} -> {c['install']}"
         lines.append(f"  [{mark}] {c['module']:<15} {version:<12} {c['for']}{detail}")
     lines += ["", f"torch build: {p['torch_build']}", f"sample photos: {p['photos']}",

@@ -73,6 +73,8 @@ class ParityReport:
     photos: int = 0
     top1_agreement: float | None = None
     top5_agreement: float | None = None  # mean overlap of the top-5 class sets on photos
+    # Each photo whose top-1 changed, with the reference's top-1 minus top-2 logit: a near-tie flips easily.
+    top1_disagreements: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     reason: str | None = None  # why it was skipped
 
@@ -148,6 +150,16 @@ def topk_agreement(ref: np.ndarray, cand: np.ndarray, k: int) -> float:
     return float(np.mean([len(set(r) & set(c)) / k for r, c in zip(ref_top, cand_top)]))
 
 
+def top1_disagreements(ref: np.ndarray, cand: np.ndarray, names: list[str]) -> list[dict]:
+    top2 = np.sort(ref, axis=-1)[:, -2:]
+    out = []
+    for i, (r, c) in enumerate(zip(ref.argmax(-1), np.nan_to_num(cand, nan=-np.inf).argmax(-1))):
+        if r != c:
+            out.append({"sample": names[i], "reference_class": int(r), "candidate_class": int(c),
+                        "reference_margin": float(top2[i, 1] - top2[i, 0])})
+    return out
+
+
 def compare(
     reference: dict[str, np.ndarray],
     candidate: dict[str, np.ndarray],
@@ -156,6 +168,7 @@ def compare(
     engine: str,
     precision: str,
     class_output: str | None = "logits",
+    sample_names: list[str] | None = None,
 ) -> ParityReport:
     """Check every reference output against the candidate; the report lists every failure."""
     report = ParityReport(
@@ -182,6 +195,8 @@ def compare(
         if ref.ndim == 2 and cand.shape == ref.shape:
             report.top1_agreement = topk_agreement(ref, cand, 1)
             report.top5_agreement = topk_agreement(ref, cand, min(5, ref.shape[-1]))
+            names = [n for n, p in zip(sample_names or [f"#{i}" for i in range(len(is_photo))], is_photo) if p]
+            report.top1_disagreements = top1_disagreements(ref, cand, names)
             if thresholds.min_top1 is not None and report.top1_agreement < thresholds.min_top1:
                 report.failures.append(
                     f"{class_output}: top-1 agreement {report.top1_agreement:.1%} < {thresholds.min_top1:.0%} on {len(ref)} photos"

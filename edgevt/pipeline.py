@@ -63,7 +63,8 @@ def check_parity(target, artifact: Path, ref: Reference, precision: Precision, t
     runner = target.open_runner(artifact, threads)
     candidate = run_batched(runner, ref.samples.batch)
     thresholds = DEFAULT_THRESHOLDS[precision].override(**tolerances)
-    return compare(ref.outputs, candidate, thresholds, ref.samples.is_photo, runner.engine, precision.value)
+    return compare(ref.outputs, candidate, thresholds, ref.samples.is_photo, runner.engine, precision.value,
+                   sample_names=ref.samples.names)
 
 
 def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None) -> dict:

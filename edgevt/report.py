@@ -101,6 +101,9 @@ def markdown(report: dict) -> str:
             )
         if parity.get("failures"):
             lines += ["", "Failures:", *[f"- {f}" for f in parity["failures"]]]
+        for d in parity.get("top1_disagreements") or []:
+            lines.append(f"- top-1 changed on `{d['sample']}`: class {d['reference_class']} → {d['candidate_class']} "
+                         f"(reference top-1/top-2 margin {d['reference_margin']:.3g})")
     lines += ["", "## Latency", ""]
     if latency.get("status") == "skipped" or not latency:
         lines.append(f"**skipped**: {latency.get('reason', 'not measured')}")

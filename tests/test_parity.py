@@ -97,6 +97,7 @@ def test_one_flipped_top1_among_four_photos_fails_fp32():
     rep = run({"logits": ref}, {"logits": cand}, Thresholds(min_top1=1.0))
     assert rep.top1_agreement == 0.75
     assert any("top-1 agreement 75.0%" in f for f in rep.failures)
+    assert rep.top1_disagreements == [{"sample": "#2", "reference_class": 2, "candidate_class": 7, "reference_margin": 5.0}]
 
 
 def test_topk_agreement_only_counts_photos():
