@@ -33,13 +33,21 @@ def _umask() -> int:
 
 @contextmanager
 def staging_dir(out_dir: Path):
-    """A scratch directory on the same filesystem as out_dir (so the final move is an atomic rename)."""
+    """A scratch directory on the same filesystem as out_dir (so the final move is an atomic rename).
+
+    If out_dir did not exist and nothing was placed in it, it is removed again: a failed run leaves nothing.
+    """
+    created = [d for d in [out_dir, *out_dir.parents] if not d.exists()]  # deepest first
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".edgevt-staging-", dir=out_dir))
     try:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        for directory in created:
+            if any(directory.iterdir()):
+                break
+            directory.rmdir()
 
 
 def place(src: Path, dest: Path) -> Path:

@@ -84,7 +84,7 @@ def test_converter_error_is_an_export_error_and_leaves_nothing(tmp_path, monkeyp
 
     monkeypatch.setattr(onnx_target, "_torch_export", broken)
     with pytest.raises(ExportError, match="boom"):
-        export("tiny-swin", tmp_path)
+        export("tiny-swin", tmp_path / "new" / "dir")
     assert list(tmp_path.iterdir()) == []
 
 

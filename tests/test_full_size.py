@@ -32,3 +32,14 @@ def test_every_variant_exports_fp32_and_passes_parity(name, tmp_path):
     parity = outcome.report["parity"]
     assert outcome.exit_code == 0, parity["failures"]
     assert parity["outputs"][0]["cosine"] >= 0.99999 and parity["top1_agreement"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "name, gmacs",
+    [("swiftformer-xs", 0.60), ("swiftformer-l3", 4.01), ("swin-tiny", 4.35), ("swinv2-tiny", 5.94), ("cvt-13", 4.57)],
+)
+def test_info_macs_match_the_published_measurements(name, gmacs):
+    """FACTS.md: the HF implementations measured with torch's FlopCounterMode."""
+    from edgevt.commands import info_payload
+
+    assert info_payload(name, "random", 0)["gmacs"] == pytest.approx(gmacs, abs=0.01)
