@@ -56,3 +56,12 @@ def test_weights_of_another_variant_are_refused(tmp_path):
     save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(path))
     with pytest.raises(WeightsError, match="does not fit"):
         load_model(get_spec("tiny-swin"), str(path))
+
+
+def test_a_local_model_directory_is_a_model_name(reference, tmp_path):
+    from edgevt.models.loading import resolve_spec
+
+    reference.module.model.save_pretrained(tmp_path)
+    spec = resolve_spec(str(tmp_path))
+    loaded = load_model(spec, "pretrained")  # from_pretrained on the directory itself
+    assert spec.family.name == "swin" and loaded.weights_sha256 == reference.weights_sha256
