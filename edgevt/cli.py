@@ -134,10 +134,9 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     prof, target, precision = _profile_and_target(profile, target, precision)
     precision = precision or Precision.FP32
     out_dir = out_dir or Path("runs") / model.replace("/", "--") / f"{target}-{precision.value}"
-    settings = None
-    if bench:
-        defaults = {} if prof and prof.bench else {"runs": 20, "warmup": 3}
-        settings = bench_settings(prof, **{**defaults, **{k: v for k, v in dict(runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads).items() if v is not None}})
+    # export times a short run by default; `edgevt bench` is the command for long ones.
+    export_defaults = {"runs": 20, "warmup": 3}
+    settings = bench_settings(prof, export_defaults, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
     outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log)

@@ -103,8 +103,8 @@ def load_profile(name_or_path: str) -> Profile:
     return prof
 
 
-def bench_settings(profile: Profile | None, **cli: Any) -> BenchSettings:
-    """CLI values win over the profile, the profile over the defaults."""
-    merged = dict(profile.bench) if profile else {}
+def bench_settings(profile: Profile | None, defaults: dict | None = None, **cli: Any) -> BenchSettings:
+    """CLI values win over the profile, the profile over the command's defaults."""
+    merged = {**(defaults or {}), **(profile.bench if profile else {})}
     merged.update({k: v for k, v in cli.items() if v is not None})
     return BenchSettings(**merged)

@@ -51,3 +51,9 @@ def test_cli_values_win_over_profile(tmp_path):
     prof = load_profile(write(tmp_path, "bench:\n  runs: 50\n  warmup: 5\n"))
     settings = bench_settings(prof, runs=7, warmup=None)
     assert settings.runs == 7 and settings.warmup == 5
+
+
+def test_profile_wins_over_command_defaults(tmp_path):
+    prof = load_profile(write(tmp_path, "bench:\n  runs: 50\n"))
+    settings = bench_settings(prof, {"runs": 20, "warmup": 3})
+    assert settings.runs == 50 and settings.warmup == 3
