@@ -68,7 +68,7 @@ def row(cell: dict) -> str:
     base = (lat.get("baseline") or {}).get("warm", {})
     fmt = lambda v, s: "—" if v is None else format(v, s)  # noqa: E731
     flips = p.get("top1_disagreements") or []
-    flip_note = f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2f})" if flips else ""
+    flip_note = f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2g})" if flips else ""
     return (f"| {cell['model']} | {cell['precision']} | {exp.get('exporter')} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
             f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('max_abs'), '.2g')} | {fmt(out.get('psnr_db'), '.1f')} "
             f"| {fmt(p.get('top1_agreement'), '.0%')}{flip_note} | {fmt(warm.get('p50_ms'), '.2f')} | {fmt(base.get('p50_ms'), '.2f')} "
@@ -114,7 +114,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "bench")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "onnx-all-variants.json")
+    ap.add_argument("--render-only", action="store_true", help="rewrite the .md from an existing .json, run nothing")
     args = ap.parse_args()
+    if args.render_only:
+        data = json.loads(args.out.read_text())
+        write(data["cells"], args.out, data["command"].split()[2:], data["environment"], data["started"])
+        return 0
     patterns = args.models.split(",")
     models = [m for m in list_models() if any(__import__("fnmatch").fnmatch(m.name, p) for p in patterns)]
     env, started, cells = environment(args.threads), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), []
