@@ -11,6 +11,7 @@ timed in the same process, so the speed-up ratio is measured under the same mach
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import shlex
 import subprocess
@@ -75,9 +76,10 @@ def row(cell: dict) -> str:
             f"| {fmt(lat.get('speedup_vs_torch_eager'), '.2f')}× |")
 
 
-def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str) -> None:
+def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str, updates: list[dict] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python benchmarks/onnx_all_variants.py " + shlex.join(argv), "started": started, "environment": env}
+    meta = {"command": "python benchmarks/onnx_all_variants.py " + shlex.join(argv), "started": started, "environment": env,
+            "updates": updates or []}
     out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
     pkgs = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     lines = [
@@ -98,6 +100,7 @@ def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str
         "",
         "Latency: batch 1, 2 threads, p50 of the timed runs; ORT and torch eager timed in the same process one after "
         "the other (the machine is shared and noisy: compare the ratio, not absolute numbers across runs).",
+        *[f"Cells re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],
         "",
         "| model | precision | exporter | MB | parity | cosine (worst) | max abs | PSNR dB | top-1 | ORT p50 ms | torch p50 ms | speed-up |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -115,20 +118,33 @@ def main() -> int:
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "bench")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "onnx-all-variants.json")
     ap.add_argument("--render-only", action="store_true", help="rewrite the .md from an existing .json, run nothing")
+    ap.add_argument("--update", action="store_true", help="re-run only the selected cells and merge them into the existing report")
     args = ap.parse_args()
-    if args.render_only:
+    if args.render_only or args.update:
         data = json.loads(args.out.read_text())
-        write(data["cells"], args.out, data["command"].split()[2:], data["environment"], data["started"])
-        return 0
+        argv, env, started, cells, updates = data["command"].split()[2:], data["environment"], data["started"], data["cells"], data.get("updates", [])
+        if args.render_only:
+            write(cells, args.out, argv, env, started, updates)
+            return 0
     patterns = args.models.split(",")
-    models = [m for m in list_models() if any(__import__("fnmatch").fnmatch(m.name, p) for p in patterns)]
-    env, started, cells = environment(args.threads), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), []
+    models = [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if not args.update:
+        argv, env, started, cells, updates = sys.argv[1:], environment(args.threads), now, [], []
+    else:
+        updates.append({"command": "python benchmarks/onnx_all_variants.py " + shlex.join(sys.argv[1:]), "at": now, "cells": []})
     for model in models:
         for precision in args.precisions.split(","):
             cell = run_cell(model, precision, args.runs_dir, args.threads)
-            cells.append(cell)
+            at = next((i for i, c in enumerate(cells) if (c["model"], c["precision"]) == (model.name, precision)), None)
+            if at is None:
+                cells.append(cell)
+            else:
+                cells[at] = cell
+            if args.update:
+                updates[-1]["cells"].append(f"{model.name} {precision}")
             print(row(cell), flush=True)
-            write(cells, args.out, sys.argv[1:], env, started)
+            write(cells, args.out, argv, env, started, updates)
     return 0
 
 

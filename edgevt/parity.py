@@ -142,9 +142,13 @@ def _output_failures(m: OutputParity, th: Thresholds) -> list[str]:
 
 
 def topk_agreement(ref: np.ndarray, cand: np.ndarray, k: int) -> float:
-    """k=1: share of samples with the same argmax; k>1: mean overlap of the top-k class sets."""
-    ref_top = np.argsort(-ref, axis=-1)[:, :k]
-    cand_top = np.argsort(-np.nan_to_num(cand, nan=-np.inf), axis=-1)[:, :k]
+    """k=1: share of samples with the same argmax; k>1: mean overlap of the top-k class sets.
+
+    Ties break towards the lower class index, as argmax does (int8 outputs can tie exactly): a tie that
+    argmax would resolve differently from the reference counts as a disagreement, consistently.
+    """
+    ref_top = np.argsort(-ref, axis=-1, kind="stable")[:, :k]
+    cand_top = np.argsort(-np.nan_to_num(cand, nan=-np.inf), axis=-1, kind="stable")[:, :k]
     if k == 1:
         return float(np.mean(ref_top[:, 0] == cand_top[:, 0]))
     return float(np.mean([len(set(r) & set(c)) / k for r, c in zip(ref_top, cand_top)]))

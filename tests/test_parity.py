@@ -131,3 +131,13 @@ def test_precision_parse():
 def test_thresholds_tighten_with_precision():
     cos = [DEFAULT_THRESHOLDS[p].min_cosine for p in Precision]
     assert cos == sorted(cos, reverse=True)
+
+
+def test_a_tie_in_the_candidate_counts_the_same_way_in_agreement_and_disagreements():
+    ref = np.zeros((1, 10), np.float32)
+    ref[0, 7], ref[0, 2] = 1.0, 0.99
+    cand = np.zeros((1, 10), np.float32)
+    cand[0, 7] = cand[0, 2] = 1.0  # exact tie: argmax says class 2
+    rep = run({"logits": ref}, {"logits": cand}, Thresholds(min_top1=1.0))
+    assert rep.top1_agreement == 0.0
+    assert [d["candidate_class"] for d in rep.top1_disagreements] == [2]
