@@ -163,7 +163,8 @@ def _from_pretrained(spec: ModelSpec, source: str):
             f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: {str(exc).splitlines()[0]}",
             "the Hugging Face Hub is unreachable and the weights are not cached: use "
             "`--weights random --seed N` for parity work, or `--weights PATH` with a local model "
-            "directory or .safetensors file",
+            "directory or .safetensors file"
+            + ("" if offline else "; set HF_HUB_OFFLINE=1 to skip the Hub's network retries"),
         ) from None
 
 
