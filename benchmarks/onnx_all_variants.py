@@ -76,9 +76,24 @@ def row(cell: dict) -> str:
             f"| {fmt(lat.get('speedup_vs_torch_eager'), '.2f')}× |")
 
 
+def summary(cells: list[dict]) -> list[str]:
+    """Per precision: how many variants passed, and the median ORT-vs-torch-eager speed-up."""
+    lines = ["| precision | parity pass | median speed-up vs torch eager |", "|---|---|---|"]
+    for precision in PRECISIONS:
+        done = [c["report"] for c in cells if c["precision"] == precision and "report" in c]
+        if not done:
+            continue
+        passed = sum(r["parity"]["status"] == "pass" for r in done)
+        ratios = sorted(r["latency"]["speedup_vs_torch_eager"] for r in done if r.get("latency", {}).get("speedup_vs_torch_eager"))
+        median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2
+        errors = sum(1 for c in cells if c["precision"] == precision and "report" not in c)
+        lines.append(f"| {precision} | {passed}/{len(done) + errors} | {median:.2f}× |")
+    return lines + [""]
+
+
 def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str, updates: list[dict] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python benchmarks/onnx_all_variants.py " + shlex.join(argv), "started": started, "environment": env,
+    meta = {"command": " ".join(["python benchmarks/onnx_all_variants.py", shlex.join(argv)]).strip(), "started": started, "environment": env,
             "updates": updates or []}
     out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
     pkgs = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
@@ -98,8 +113,11 @@ def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str
         "fp16 on ONNX Runtime CPU: the CPU provider lacks fp16 kernels for most ops and inserts casts to fp32, so "
         "fp16 parity here is mostly weight rounding and fp16 latency says nothing about a phone's fp16 units.",
         "",
-        "Latency: batch 1, 2 threads, p50 of the timed runs; ORT and torch eager timed in the same process one after "
-        "the other (the machine is shared and noisy: compare the ratio, not absolute numbers across runs).",
+        "Latency: batch 1, 2 threads, p50 of the timed runs. ORT and torch eager are timed in the same process, "
+        "interleaved run by run, so both see the same load (the machine is shared and noisy: compare the ratio, not "
+        "absolute numbers across runs or cells). Heavy variants get fewer runs: 30 below 10 GMACs, 10 up to 50, 5 above.",
+        "",
+        *summary(cells),
         *[f"Cells re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],
         "",
         "| model | precision | exporter | MB | parity | cosine (worst) | max abs | PSNR dB | top-1 | ORT p50 ms | torch p50 ms | speed-up |",
