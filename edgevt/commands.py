@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from edgevt.envinfo import environment, package_version
+from edgevt.errors import first_line
 
 # Runtimes of targets that other issues will add; doctor reports them so users can prepare.
 PLANNED_RUNTIMES = {
@@ -129,7 +130,7 @@ def _import_check(module: str) -> str | None:
     try:
         importlib.import_module(module)
     except Exception as exc:  # report any import failure, never crash doctor
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return f"{type(exc).__name__}: {first_line(exc)}"
     return None
 
 

@@ -15,6 +15,12 @@ EXIT_USAGE = 2
 EXIT_RUNTIME = 3
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's message (converters raise pages of text)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
 class EdgevtError(Exception):
     """Base of every error edgevt reports to a user."""
 

@@ -20,6 +20,7 @@ class Option:
     default: Any
     help: str
     choices: tuple | None = None
+    minimum: int | None = None
 
     def parse(self, key: str, value: Any) -> Any:
         if self.type is bool and not isinstance(value, bool):
@@ -28,6 +29,8 @@ class Option:
             raise UsageError(f"option {key!r} must be an integer, got {value!r}")
         if self.type is str and not isinstance(value, str):
             raise UsageError(f"option {key!r} must be a string, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise UsageError(f"option {key!r} must be at least {self.minimum}, got {value!r}")
         if self.choices and value not in self.choices:
             raise UsageError(f"option {key!r} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
         return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 import time
 from collections import Counter
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevt.errors import ExportError, UsageError
+from edgevt.errors import ExportError, first_line
 from edgevt.exporters.base import ExportResult, Option, Target
 from edgevt.models.loading import INPUT_NAME, OUTPUT_NAMES
 from edgevt.parity import Precision
@@ -21,7 +20,7 @@ from edgevt.parity import Precision
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 
 OPTIONS = {
-    "opset": Option(int, 18, "ONNX opset (>= 17)"),
+    "opset": Option(int, 18, "ONNX opset (>= 17)", minimum=17),
     "exporter": Option(str, "auto", "auto: dynamo, falling back to TorchScript", ("auto", "dynamo", "torchscript")),
     "dynamic_batch": Option(bool, False, "export a dynamic batch axis"),
     "calibration_method": Option(str, "minmax", "int8-static calibration", ("minmax", "entropy", "percentile")),
@@ -36,7 +35,7 @@ def _torch_export(module, sample, path: Path, use_dynamo: bool, opset: int, dyna
     if use_dynamo:
         kwargs.update(verbose=False, external_data=False)
         if dynamic_batch:
-            kwargs["dynamic_shapes"] = {"pixel_values": {0: torch.export.Dim("batch", min=1, max=64)}}
+            kwargs["dynamic_shapes"] = {INPUT_NAME: {0: torch.export.Dim("batch", min=1, max=64)}}
     elif dynamic_batch:
         kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}}
     # The exporters print progress on stdout; keep stdout clean for --json.
@@ -48,8 +47,6 @@ def export_fp32(model, sample: np.ndarray, options: dict, path: Path, log) -> di
     """Try the dynamo exporter, fall back to TorchScript; the details say which path ran and why."""
     import onnx
 
-    if options["opset"] < 17:
-        raise UsageError(f"opset {options['opset']} is too old", "use opset 17 or newer")
     order = {"auto": ["dynamo", "torchscript"], "dynamo": ["dynamo"], "torchscript": ["torchscript"]}[options["exporter"]]
     details: dict = {"exporter": None, "fallback_reason": None, "opset": options["opset"], "dynamic_batch": options["dynamic_batch"]}
     for name in order:
@@ -59,7 +56,7 @@ def export_fp32(model, sample: np.ndarray, options: dict, path: Path, log) -> di
             details["exporter"] = name
             break
         except Exception as exc:  # a converter error: try the next path or report
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
             if name == order[-1]:
                 raise ExportError(f"ONNX export of {model.spec.name} failed ({name}): {reason}",
                                   "try --option exporter=torchscript or another opset") from exc
@@ -68,7 +65,7 @@ def export_fp32(model, sample: np.ndarray, options: dict, path: Path, log) -> di
     try:
         onnx.checker.check_model(str(path), full_check=False)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the export: {str(exc).splitlines()[0]}") from exc
+        raise ExportError(f"onnx.checker rejected the export: {first_line(exc)}") from exc
     return details
 
 
@@ -184,7 +181,7 @@ class OrtRunner:
         try:
             self.session = ort.InferenceSession(str(artifact), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ExportError(f"onnxruntime cannot load {artifact}: {str(exc).splitlines()[0][:300]}") from exc
+            raise ExportError(f"onnxruntime cannot load {artifact}: {first_line(exc)}") from exc
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_shape = self.session.get_inputs()[0].shape

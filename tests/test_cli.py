@@ -142,3 +142,13 @@ def test_doctor_reports_runtimes(run, capsys):
     mods = {c["module"]: c for c in data["checks"]}
     assert mods["onnxruntime"]["ok"] and data["torch_build"] == "cpu"
     assert "coremltools" in mods  # reported even when missing, with how to install it
+
+
+def test_too_old_opset_is_refused_before_any_work(run, capsys):
+    assert run("export", "tiny-swin", "--weights", "random", "--option", "opset=13") == 2
+    assert "at least 17" in capsys.readouterr().err
+
+
+def test_unknown_target_option_exits_2(run, capsys):
+    assert run("export", "tiny-swin", "--weights", "random", "--option", "colour=red") == 2
+    assert "unknown onnx option" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgevt.errors import UsageError, WeightsError
+from edgevt.errors import UsageError, WeightsError, first_line
 from edgevt.models.registry import ModelSpec, Preprocess, family_for_model_type, get_spec
 
 OUTPUT_NAMES = ("logits",)
@@ -160,7 +160,7 @@ def _from_pretrained(spec: ModelSpec, source: str):
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         raise WeightsError(
             f"cannot load pretrained weights for {spec.name} from {source!r}"
-            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: {str(exc).splitlines()[0]}",
+            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: {first_line(exc)}",
             "the Hugging Face Hub is unreachable and the weights are not cached: use "
             "`--weights random --seed N` for parity work, or `--weights PATH` with a local model "
             "directory or .safetensors file"
