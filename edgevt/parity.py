@@ -197,10 +197,10 @@ def compare(
     if class_output in reference and class_output in candidate and is_photo.any():
         ref, cand = reference[class_output][is_photo], candidate[class_output][is_photo]
         if ref.ndim == 2 and cand.shape == ref.shape:
-            report.top1_agreement = topk_agreement(ref, cand, 1)
-            report.top5_agreement = topk_agreement(ref, cand, min(5, ref.shape[-1]))
             names = [n for n, p in zip(sample_names or [f"#{i}" for i in range(len(is_photo))], is_photo) if p]
             report.top1_disagreements = top1_disagreements(ref, cand, names)
+            report.top1_agreement = 1.0 - len(report.top1_disagreements) / len(ref)
+            report.top5_agreement = topk_agreement(ref, cand, min(5, ref.shape[-1]))
             if thresholds.min_top1 is not None and report.top1_agreement < thresholds.min_top1:
                 report.failures.append(
                     f"{class_output}: top-1 agreement {report.top1_agreement:.1%} < {thresholds.min_top1:.0%} on {len(ref)} photos"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -70,6 +70,7 @@ def check_parity(target, artifact: Path, ref: Reference, precision: Precision, t
 def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None) -> dict:
     """Latency of the artifact; with a module, torch eager is timed in alternation with it (same run, same load)."""
     threads = settings.threads or default_threads()
+    settings = replace(settings, threads=threads)  # every report records the count actually used
     openers = [lambda: target.open_runner(artifact, threads)]
     if baseline_module is not None:
         from edgevt.exporters.torch_eager import TorchEagerRunner
@@ -79,7 +80,6 @@ def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings
     log(f"timing {artifact.name}{names}: {settings.warmup} warmup + {settings.runs} runs, {threads} threads")
     reports_ = [r.to_dict() for r in measure_interleaved(openers, batch, settings)]
     lat = {**reports_[0], "status": "measured"}
-    lat["settings"]["threads"] = threads
     if len(reports_) > 1:
         lat["baseline"] = reports_[1]
         lat["speedup_vs_torch_eager"] = reports_[1]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]

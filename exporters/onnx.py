@@ -184,7 +184,6 @@ class OrtRunner:
             raise ExportError(f"onnxruntime cannot load {artifact}: {first_line(exc)}") from exc
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.input_shape = self.session.get_inputs()[0].shape
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         values = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})

@@ -136,6 +136,7 @@ def test_bench_measures_artifact_and_torch_baseline(exported):
     assert lat["engine"] == "onnxruntime-cpu" and lat["warm"]["runs"] == 5 and len(lat["samples_ms"]) == 5
     assert lat["cold"]["load_ms"] > 0 and lat["cold"]["first_inference_ms"] > 0
     assert lat["baseline"]["engine"] == "torch-eager" and lat["speedup_vs_torch_eager"] > 0
+    assert lat["settings"]["threads"] == lat["baseline"]["settings"]["threads"] == 1
     assert outcome.report["environment"]["threads"] == 1
 
 
