@@ -13,6 +13,7 @@ from edgevt import __version__
 from edgevt.errors import EXIT_USAGE, EdgevtError
 from edgevt.options import (
     bench_options,
+    compute_units_option,
     json_option,
     parse_precision,
     pass_log,
@@ -102,7 +103,7 @@ def _profile_and_target(profile, target, precision):
 
     prof = load_profile(profile) if profile else None
     target = target or (prof.target if prof else None) or "onnx"
-    precision = parse_precision(precision) or (prof.precision if prof else None)
+    precision = parse_precision(precision, target) or (prof.precision if prof else None)
     return prof, target, precision
 
 
@@ -124,15 +125,22 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
-    kept as NAME.rejected.onnx with report.failed.json, and earlier results are left untouched.
+    kept as NAME.rejected.SUFFIX with report.failed.json, and earlier results are left untouched.
+
+    \b
+    Targets: onnx (onnxruntime CPU runs parity and latency) and coreml (.mlpackage; parity through
+    edgevt's MIL interpreter off macOS, Core ML itself on a Mac; latency on a Mac only).
+    Core ML options: --option compute_units=CPU_AND_NE, deployment_target=iOS17, input_type=image,
+    flexible_batch=true, palettize_bits=4; every target's options are listed by `edgevt doctor`
+    and in the README.
     """
     _set_json(as_json)
     from edgevt import pipeline
-    from edgevt.parity import Precision
+    from edgevt.exporters import get_target
     from edgevt.profiles import bench_settings
 
     prof, target, precision = _profile_and_target(profile, target, precision)
-    precision = precision or Precision.FP32
+    precision = precision or get_target(target).default_precision
     out_dir = out_dir or Path("runs") / model.replace("/", "--") / f"{target}-{precision.value}"
     # export times a short run by default; `edgevt bench` is the command for long ones.
     export_defaults = {"runs": 20, "warmup": 3}
@@ -151,10 +159,11 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
 @profile_option
 @tolerance_option
 @click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
+@compute_units_option
 @json_option
 @click.pass_context
 @pass_log
-def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, as_json, log):
+def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, as_json, log):
     """Check that ARTIFACT computes what the PyTorch reference computes; exit 1 if it does not.
 
     The reference is rebuilt from --model/--weights/--seed, so validating against another seed or
@@ -165,7 +174,7 @@ def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances
 
     prof, _, precision = _profile_and_target(profile, None, precision)
     tol = {**(prof.tolerances if prof else {}), **tolerances}
-    outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log)
+    outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log, {"compute_units": compute_units})
     _finish(ctx, outcome)
 
 
@@ -175,10 +184,11 @@ def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances
 @profile_option
 @click.option("--model", "-m", help="Also time this model in torch eager in the same run (speed-up ratio).")
 @weights_options
+@compute_units_option
 @json_option
 @click.pass_context
 @pass_log
-def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, as_json, log):
+def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, compute_units, as_json, log):
     """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median)."""
     _set_json(as_json)
     from edgevt import pipeline
@@ -186,8 +196,28 @@ def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weig
 
     prof = load_profile(profile) if profile else None
     settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads)
-    outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log)
+    outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log, {"compute_units": compute_units})
     _finish(ctx, outcome)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("artifact", type=click.Path(path_type=Path))
+@compute_units_option
+@json_option
+@click.pass_context
+@pass_log
+def preflight(ctx, artifact, compute_units, as_json, log):
+    """Neural Engine pre-flight of a Core ML ARTIFACT (.mlpackage): what will keep ops off the ANE, and why.
+
+    Static checks of the saved program (rank > 5, gather, dynamic shapes, fp32 islands, unsupported ops,
+    large tensors) with a hint per finding and the estimated share of ops on the ANE. On a Mac the
+    placement Core ML actually plans (MLComputePlan) is added.
+    """
+    _set_json(as_json)
+    from edgevt.commands import preflight_payload, preflight_text
+
+    payload = preflight_payload(artifact, compute_units, log)
+    _emit(ctx, payload, preflight_text(payload))
 
 
 @cli.command()

@@ -8,17 +8,55 @@ import os
 from pathlib import Path
 
 from edgevt.envinfo import environment, package_version
-from edgevt.errors import first_line
+from edgevt.errors import UsageError, first_line
 
 # Runtimes of targets that other issues will add; doctor reports them so users can prepare.
 PLANNED_RUNTIMES = {
-    "coremltools": ("coreml (planned)", "pip install coremltools"),
+    "coremltools": ("coreml", "pip install coremltools"),
     "litert_torch": ("tflite (planned)", "pip install litert-torch"),
     "ai_edge_litert": ("tflite (planned)", "pip install ai-edge-litert"),
 }
 
 
 DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert", "skimage": "scikit-image"}
+
+
+def _parity_engine(target: str) -> str | None:
+    if target == "onnx":
+        return "onnxruntime-cpu"
+    if target == "coreml":
+        from edgevt.exporters.coreml_runtime import runtime_available
+
+        return "coreml-runtime" if runtime_available() else "mil-interpreter (Core ML runtime needs macOS)"
+    return None
+
+
+def preflight_payload(artifact: Path, compute_units: str | None, log) -> dict:
+    from edgevt.exporters import require, target_for_artifact
+    from edgevt.exporters.coreml_runtime import compute_plan
+    from edgevt.mil.interpreter import load_program
+    from edgevt.mil.preflight import preflight
+
+    if not artifact.exists():
+        raise UsageError(f"artifact {artifact} does not exist", "pass the .mlpackage that `edgevt export --target coreml` wrote")
+    target = target_for_artifact(artifact)
+    if target.name != "coreml":
+        raise UsageError(f"{artifact.name} is not a Core ML package", "the ANE pre-flight reads .mlpackage files")
+    require(target)
+    log(f"reading the program in {artifact.name}")
+    _, program = load_program(artifact)
+    return {"artifact": str(artifact), "preflight": preflight(program).to_dict(), "compute_plan": compute_plan(artifact, compute_units)}
+
+
+def preflight_text(payload: dict) -> str:
+    from edgevt.mil.preflight import markdown
+
+    plan = payload["compute_plan"]
+    if plan["status"] == "measured":
+        tail = f"Core ML compute plan ({plan['compute_units']}): {plan['by_device']}, ANE share {plan['ane_share']:.0%}"
+    else:
+        tail = f"Core ML compute plan: skipped: {plan['reason']}"
+    return f"{payload['artifact']}\n\n{markdown(payload['preflight'])}\n\n{tail}"
 
 
 def _target_rows() -> list[dict]:
@@ -35,7 +73,8 @@ def _target_rows() -> list[dict]:
             "available": not missing,
             "missing": missing,
             "install": target.install_hint if missing else None,
-            "parity_engine": "onnxruntime-cpu" if name == "onnx" else None,
+            "parity_engine": _parity_engine(name),
+            "options": {k: {"default": o.default, "help": o.help} for k, o in target.options.items()},
         })
     return rows
 

@@ -51,15 +51,42 @@ def staging_dir(out_dir: Path):
 
 
 def place(src: Path, dest: Path) -> Path:
-    """Move a finished artifact into place in one rename; whatever was at dest stays until then."""
+    """Move a finished artifact into place in one rename; whatever was at dest stays until then.
+
+    A directory artifact (.mlpackage) cannot replace a non-empty directory in one rename: the old one is
+    renamed aside first, the new one moved in, and the old one deleted only after that succeeded.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dest)
+    if not (src.is_dir() and dest.is_dir()):
+        os.replace(src, dest)
+        return dest
+    aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    os.replace(dest, aside / dest.name)
+    try:
+        os.replace(src, dest)
+    except BaseException:
+        os.replace(aside / dest.name, dest)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
     return dest
 
 
+def _files(path: Path) -> list[Path]:
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+
+
 def sha256_file(path: Path) -> str:
+    """Digest of a file, or of a directory artifact (relative paths and contents of every file in it)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for file in _files(path):
+        if file != path:
+            h.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
+
+
+def size_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in _files(path))

@@ -8,7 +8,7 @@ import click
 
 from edgevt.parity import Precision, Thresholds
 
-PRECISIONS = ["fp32", "fp16", "int8", "int8-dynamic", "int8-static"]
+PRECISIONS = ["fp32", "fp16", "int8", "int8-dynamic", "int8-static", "int8-weights", "palettize"]
 
 
 def _stack(*decorators):
@@ -41,7 +41,14 @@ profile_option = click.option(
 precision_option = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    help="fp32 (default), fp16, int8-dynamic (weights int8; `int8` is short for it) or int8-static (calibrated on the sample photos).",
+    help="fp32, fp16, int8-dynamic or int8-static (ONNX; calibrated on the sample photos), int8-weights or palettize "
+    "(Core ML weight compression). `int8` is short for the target's weight-int8 mode. Default: fp32, fp16 for coreml.",
+)
+
+compute_units_option = click.option(
+    "--compute-units",
+    type=click.Choice(["ALL", "CPU_AND_NE", "CPU_ONLY", "CPU_AND_GPU"]),
+    help="Core ML on macOS: run on these compute units instead of the ones stored in the model.",
 )
 
 
@@ -93,8 +100,8 @@ bench_options = _stack(
 )
 
 
-def parse_precision(value: str | None) -> Precision | None:
-    return Precision.parse(value) if value else None
+def parse_precision(value: str | None, target: str | None = None) -> Precision | None:
+    return Precision.parse(value, target) if value else None
 
 
 def pass_log(func):

@@ -13,11 +13,14 @@ class Precision(str, enum.Enum):
     FP16 = "fp16"
     INT8_DYNAMIC = "int8-dynamic"
     INT8_STATIC = "int8-static"
+    INT8_WEIGHTS = "int8-weights"  # Core ML: int8 weights, fp16 compute
+    PALETTIZE = "palettize"  # Core ML: k-means palettized weights, fp16 compute
 
     @classmethod
-    def parse(cls, text: str) -> "Precision":
-        """`int8` is documented shorthand for `int8-dynamic` (weights int8, activations float)."""
-        text = {"int8": "int8-dynamic"}.get(text, text)
+    def parse(cls, text: str, target: str | None = None) -> "Precision":
+        """`int8` is shorthand for the target's weight-int8 mode: int8-weights on Core ML, int8-dynamic elsewhere."""
+        if text == "int8":
+            text = "int8-weights" if target == "coreml" else "int8-dynamic"
         return cls(text)
 
 
@@ -44,6 +47,9 @@ DEFAULT_THRESHOLDS = {
     Precision.FP16: Thresholds(atol=5e-2, rtol=1e-2, min_cosine=0.999, min_top1=0.99),
     Precision.INT8_DYNAMIC: Thresholds(min_cosine=0.99, min_psnr_db=25.0, min_top1=0.97),
     Precision.INT8_STATIC: Thresholds(min_cosine=0.98, min_top1=0.95),
+    # Weight-only compression, fp16 compute: FACTS' "int8 dynamic (weights)" row.
+    Precision.INT8_WEIGHTS: Thresholds(min_cosine=0.99, min_psnr_db=25.0, min_top1=0.97),
+    Precision.PALETTIZE: Thresholds(min_cosine=0.99, min_psnr_db=25.0, min_top1=0.97),
 }
 
 
@@ -77,6 +83,8 @@ class ParityReport:
     top1_disagreements: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     reason: str | None = None  # why it was skipped
+    engine_seconds: float | None = None  # wall time the engine took for all samples
+    diagnosis: dict | None = None  # target-specific: e.g. Core ML ops that add the most fp16 error
 
     @classmethod
     def skipped(cls, reason: str, engine: str | None = None) -> "ParityReport":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -13,8 +14,8 @@ import numpy as np
 from edgevt import report as reports
 from edgevt.bench import BenchSettings, measure_interleaved
 from edgevt.envinfo import environment
-from edgevt.errors import EXIT_OK, EXIT_PARITY, UsageError
-from edgevt.fsio import place, sha256_file, staging_dir
+from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeUnavailable, UsageError
+from edgevt.fsio import place, sha256_file, size_bytes, staging_dir
 from edgevt.parity import DEFAULT_THRESHOLDS, ParityReport, Precision, compare
 
 Log = Callable[[str], None]
@@ -56,22 +57,45 @@ def make_reference(model: str, weights: str, seed: int, log: Log) -> Reference:
     return Reference(loaded, samples, outputs)
 
 
-def check_parity(target, artifact: Path, ref: Reference, precision: Precision, tolerances: dict, threads: int, log: Log) -> ParityReport:
+def check_parity(target, artifact: Path, ref: Reference, precision: Precision, tolerances: dict, threads: int, log: Log,
+                 runner_options: dict | None = None) -> ParityReport:
     from edgevt.exporters.base import run_batched
 
-    log(f"checking parity of {artifact.name} on {len(ref.samples)} samples")
-    runner = target.open_runner(artifact, threads)
+    runner = target.open_runner(artifact, threads, **(runner_options or {}))
+    log(f"checking parity of {artifact.name} on {len(ref.samples)} samples ({runner.engine})")
+    t0 = time.perf_counter()
     candidate = run_batched(runner, ref.samples.batch)
+    seconds = time.perf_counter() - t0
     thresholds = DEFAULT_THRESHOLDS[precision].override(**tolerances)
-    return compare(ref.outputs, candidate, thresholds, ref.samples.is_photo, runner.engine, precision.value,
-                   sample_names=ref.samples.names)
+    parity = compare(ref.outputs, candidate, thresholds, ref.samples.is_photo, runner.engine, precision.value,
+                     sample_names=ref.samples.names)
+    parity.engine_seconds = round(seconds, 3)
+    if target.diagnose is not None and precision is not Precision.FP32 and parity.status != "skipped":
+        worst = _worst_sample(ref.outputs, candidate)
+        log(f"locating the ops that lose the most precision (sample {ref.samples.names[worst]})")
+        parity.diagnosis = {"sample": ref.samples.names[worst], **target.diagnose(artifact, ref.samples.batch[worst : worst + 1])}
+    return parity
 
 
-def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None) -> dict:
+def _worst_sample(reference: dict, candidate: dict) -> int:
+    """Index of the sample with the largest relative error on the first common output."""
+    name = next(n for n in reference if n in candidate)
+    ref, cand = reference[name].reshape(len(reference[name]), -1), candidate[name].reshape(len(candidate[name]), -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.nan_to_num(np.linalg.norm(cand - ref, axis=1) / np.maximum(np.linalg.norm(ref, axis=1), 1e-12), nan=np.inf)
+    return int(np.argmax(err))
+
+
+def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None,
+              runner_options: dict | None = None) -> dict:
     """Latency of the artifact; with a module, torch eager is timed in alternation with it (same run, same load)."""
+    reason = target.latency_unavailable()
+    if reason:
+        log(f"latency skipped: {reason}")
+        return {"status": "skipped", "reason": reason}
     threads = settings.threads or default_threads()
     settings = replace(settings, threads=threads)  # every report records the count actually used
-    openers = [lambda: target.open_runner(artifact, threads)]
+    openers = [lambda: target.open_runner(artifact, threads, **(runner_options or {}))]
     if baseline_module is not None:
         from edgevt.exporters.torch_eager import TorchEagerRunner
 
@@ -91,13 +115,13 @@ def artifact_name(model_name: str, precision: Precision, suffix: str) -> str:
 
 
 def _artifact_info(path: Path) -> dict:
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    return {"path": str(path), "bytes": size_bytes(path), "sha256": sha256_file(path)}
 
 
 def export(
     model: str,
     target_name: str,
-    precision: Precision,
+    precision: Precision | None,
     weights: str,
     seed: int,
     out_dir: Path,
@@ -110,6 +134,7 @@ def export(
 
     target = get_target(target_name)
     require(target)
+    precision = precision or target.default_precision
     if precision not in target.precisions:
         raise UsageError(f"target {target.name} does not support {precision.value}", f"choose one of {', '.join(p.value for p in target.precisions)}")
     opts = target.parse_options(options)
@@ -173,8 +198,18 @@ def require_artifact(path: Path):
     return target
 
 
-def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str, seed: int, tolerances: dict, threads: int | None, log: Log) -> Outcome:
+def _runner_options(target, runner_options: dict | None) -> dict:
+    options = {k: v for k, v in (runner_options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(target.runner_options))
+    if unknown:
+        raise UsageError(f"{', '.join('--' + k.replace('_', '-') for k in unknown)} does not apply to {target.name} artifacts")
+    return options
+
+
+def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str, seed: int, tolerances: dict, threads: int | None, log: Log,
+             runner_options: dict | None = None) -> Outcome:
     target = require_artifact(artifact)
+    runner_options = _runner_options(target, runner_options)
     existing = _existing_for(artifact) or {}
     model = model or existing.get("model", {}).get("name")
     if not model:
@@ -182,7 +217,7 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
     precision = precision or Precision.parse(existing.get("precision", "fp32"))
     ref = make_reference(model, weights, seed, log)
     threads = threads or default_threads()
-    parity = check_parity(target, artifact, ref, precision, tolerances, threads, log)
+    parity = check_parity(target, artifact, ref, precision, tolerances, threads, log, runner_options)
     failed = parity.status == "fail"
     rep, path = _merge_and_write(
         artifact,
@@ -198,13 +233,19 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
     return Outcome(rep, EXIT_PARITY if failed else EXIT_OK, path)
 
 
-def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, weights: str, seed: int, log: Log) -> Outcome:
+def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, weights: str, seed: int, log: Log,
+                   runner_options: dict | None = None) -> Outcome:
     """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio."""
     target = require_artifact(artifact)
+    runner_options = _runner_options(target, runner_options)
+    reason = target.latency_unavailable()
+    if reason:
+        raise RuntimeUnavailable(f"cannot time {artifact.name} here: {reason}",
+                                 "run `edgevt bench` on a Mac; `edgevt validate` checks parity here through the MIL interpreter")
     shape = [1 if not isinstance(d, int) or d <= 0 else d for d in target.input_shape(artifact)]
     batch = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
     baseline = make_reference(model, weights, seed, log).loaded.module if model else None
-    latency = benchmark(target, artifact, batch, settings, log, baseline)
+    latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options)
     threads = latency["settings"]["threads"]
     rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=_artifact_info(artifact),
                                  latency=latency, environment=environment(threads))

@@ -78,7 +78,7 @@ def load_profile(name_or_path: str) -> Profile:
         prof.target = str(data["target"])
     if "precision" in data:
         try:
-            prof.precision = Precision.parse(str(data["precision"]))
+            prof.precision = Precision.parse(str(data["precision"]), prof.target)
         except ValueError:
             raise ProfileError(src, "precision", f"{data['precision']!r} is not one of {', '.join(p.value for p in Precision)}") from None
     for section in ("options", "tolerances", "bench"):

@@ -83,7 +83,12 @@ def markdown(report: dict) -> str:
     if export:
         via = export.get("exporter")
         fallback = f" (fallback: {export['fallback_reason']})" if export.get("fallback_reason") else ""
-        lines.append(f"- export: {via} exporter, opset {export.get('opset')}, {export.get('seconds')} s{fallback}")
+        how = f"opset {export.get('opset')}" if export.get("opset") else (
+            f"{export.get('format')}, {export.get('deployment_target')}, compute units {export.get('compute_units')}, "
+            f"{export.get('input_type')} input")
+        lines.append(f"- export: {via}, {how}, {export.get('seconds')} s{fallback}")
+        if export.get("compression"):
+            lines.append(f"- compression: {export['compression'].get('weights')}, {export['compression'].get('compute')} compute")
     lines += ["", "## Parity", ""]
     if parity.get("status") == "skipped":
         lines.append(f"**skipped**: {parity.get('reason')}")
@@ -104,6 +109,15 @@ def markdown(report: dict) -> str:
         for d in parity.get("top1_disagreements") or []:
             lines.append(f"- top-1 changed on `{d['sample']}`: class {d['reference_class']} → {d['candidate_class']} "
                          f"(reference top-1/top-2 margin {d['reference_margin']:.3g})")
+        diag = parity.get("diagnosis")
+        if diag:
+            lines += ["", f"Where the reduced precision loses accuracy ({diag.get('engine')}, sample `{diag.get('sample')}`):", "",
+                      "| op | name | rel. error of output | error added by this op |", "|---|---|---|---|"]
+            for d in diag.get("worst_ops", []):
+                lines.append(f"| {d['op']} | `{d['name']}` | {_fmt(d['rel_error'], '.3g')} | {_fmt(d['added'], '.3g')} |")
+            over = diag.get("first_overflow")
+            lines.append("\nFirst fp16 overflow: " + (f"`{over['name']}` ({over['op']}), |x| reaches {over['max_abs_fp32']:.4g} > 65504"
+                                                       if over else "none (every fp16 tensor stays within ±65504)"))
     lines += ["", "## Latency", ""]
     if latency.get("status") == "skipped" or not latency:
         lines.append(f"**skipped**: {latency.get('reason', 'not measured')}")
@@ -122,6 +136,10 @@ def markdown(report: dict) -> str:
         if latency.get("speedup_vs_torch_eager"):
             lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
         lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {latency.get('settings', {}).get('threads')} threads")
+    if export and export.get("ane_preflight"):
+        from edgevt.mil.preflight import markdown as preflight_markdown
+
+        lines += ["", "## Neural Engine pre-flight", "", preflight_markdown(export["ane_preflight"])]
     env = report.get("environment", {})
     lines += ["", "## Environment", "", f"{env.get('host_cpu')} ({env.get('logical_cpus')} logical CPUs), {env.get('os')}, Python {env.get('python')}", ""]
     lines.append(", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()))

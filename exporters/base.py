@@ -60,6 +60,12 @@ class Target:
     export: Callable[..., ExportResult]  # (loaded_model, samples, precision, options, workdir, log)
     open_runner: Callable[..., Runner]  # (artifact, threads) -> Runner
     input_shape: Callable[[Path], list]  # artifact -> input shape (symbolic dims as strings)
+    default_precision: Precision = Precision.FP32
+    # None when latency can be measured here; otherwise the reason (e.g. Core ML off macOS)
+    latency_unavailable: Callable[[], str | None] = lambda: None
+    runner_options: tuple[str, ...] = ()  # keyword options open_runner accepts (e.g. compute_units)
+    # (artifact, one input sample) -> where reduced precision loses accuracy; None when the target has no such tool
+    diagnose: Callable[[Path, np.ndarray], dict] | None = None
 
     def parse_options(self, values: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(values) - set(self.options))

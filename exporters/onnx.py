@@ -202,7 +202,7 @@ def input_shape(artifact: Path) -> list:
 TARGET = Target(
     name="onnx",
     suffix=".onnx",
-    precisions=tuple(Precision),
+    precisions=(Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC),
     options=OPTIONS,
     requires=("onnx", "onnxruntime", "onnxscript"),
     install_hint="pip install onnx onnxruntime onnxscript",

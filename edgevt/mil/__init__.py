@@ -1,0 +1,1 @@
+"""Core ML MIL programs read back from .mlpackage files: a numpy reference interpreter and the ANE pre-flight."""
