@@ -37,10 +37,11 @@ def bench_args(gmacs: float) -> list[str]:
     return ["--runs", "30", "--warmup", "5"]
 
 
-def run_cell(model, precision: str, runs_dir: Path, threads: int) -> dict:
-    cmd = [sys.executable, "-m", "edgevt", "-q", "export", model.name, "--target", "onnx", "--precision", precision,
-           "--weights", "random", "--seed", "0", "--threads", str(threads), "--out", str(runs_dir / model.name / precision),
-           "--json", *bench_args(model.paper_gmacs)]
+def run_cell(model, precision: str, runs_dir: Path, threads: int, target: str = "onnx", extra: list[str] | None = None) -> dict:
+    """One `edgevt export --json` subprocess; its report (raw latency samples dropped) or its error."""
+    cmd = [sys.executable, "-m", "edgevt", "-q", "export", model.name, "--target", target, "--precision", precision,
+           "--weights", "random", "--seed", "0", "--threads", str(threads), "--out", str(runs_dir / target / model.name / precision),
+           "--json", *(bench_args(model.paper_gmacs) if extra is None else extra)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     cell = {"model": model.name, "precision": precision, "exit_code": proc.returncode, "wall_s": round(time.perf_counter() - t0, 1),

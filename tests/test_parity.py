@@ -123,14 +123,19 @@ def test_thresholds_override_keeps_unset_values():
 
 def test_precision_parse():
     assert Precision.parse("int8") is Precision.INT8_DYNAMIC
+    assert Precision.parse("int8", "coreml") is Precision.INT8_WEIGHTS
     assert Precision.parse("int8-static") is Precision.INT8_STATIC
     with pytest.raises(ValueError):
         Precision.parse("int4")
 
 
 def test_thresholds_tighten_with_precision():
-    cos = [DEFAULT_THRESHOLDS[p].min_cosine for p in Precision]
+    chain = [Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC]
+    cos = [DEFAULT_THRESHOLDS[p].min_cosine for p in chain]
     assert cos == sorted(cos, reverse=True)
+    # Core ML weight compression computes in fp16 with lossy weights: as strict as int8-dynamic, looser than fp16.
+    for p in (Precision.INT8_WEIGHTS, Precision.PALETTIZE):
+        assert DEFAULT_THRESHOLDS[p] == DEFAULT_THRESHOLDS[Precision.INT8_DYNAMIC]
 
 
 def test_a_tie_in_the_candidate_counts_the_same_way_in_agreement_and_disagreements():

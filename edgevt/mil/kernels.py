@@ -217,7 +217,9 @@ def reduce_argmax(a: dict) -> np.ndarray:
 
 @kernel("linear")
 def linear(a: dict) -> np.ndarray:
-    y = np.matmul(_f32(a["x"]), _f32(a["weight"]).T)
+    x, w = _f32(a["x"]), _f32(a["weight"])
+    # One 2-D GEMM: np.matmul broadcasting a 3-D x against a 2-D weight loops over the batch instead.
+    y = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
     return y + _f32(a["bias"]) if a.get("bias") is not None else y
 
 

@@ -107,8 +107,8 @@ def preflight(program) -> Preflight:
     flagged: set[str] = set()
     max_rank = 0
 
-    def flag(key: tuple, op, make: callable, off_ane: bool = True) -> None:
-        finding = groups.get(key) or groups.setdefault(key, make())
+    def flag(key: tuple, op, new: Finding, off_ane: bool = True) -> None:
+        finding = groups.setdefault(key, new)
         finding.ops.append(op.name)
         if off_ane and finding.off_ane:
             flagged.add(op.name)
@@ -127,32 +127,37 @@ def preflight(program) -> Preflight:
         if op.op_type.startswith("gather"):
             shift = _roll_shift(op.inputs["indices"].val) if "indices" in op.inputs else None
             if shift is not None:
-                flag(("gather-roll",), op, lambda: Finding("gather", op.op_type, "gather with cyclic-shift indices: torch.roll "
+                flag(("gather-roll",), op, Finding("gather", op.op_type, "gather with cyclic-shift indices: torch.roll "
                                                            "(Swin's shifted windows)", HINTS["gather-roll"]))
             else:
-                flag(("gather",), op, lambda: Finding("gather", op.op_type, OFF_ANE_OPS[op.op_type], HINTS["gather"]))
+                flag(("gather",), op, Finding("gather", op.op_type, OFF_ANE_OPS[op.op_type], HINTS["gather"]))
         elif op.op_type in OFF_ANE_OPS:
             hint = HINTS.get(op.op_type, HINTS["control"] if op.op_type in ("while_loop", "cond") else HINTS["gather"])
-            flag(("op", op.op_type), op, lambda: Finding("unsupported op", op.op_type, OFF_ANE_OPS[op.op_type], hint))
+            flag(("op", op.op_type), op, Finding("unsupported op", op.op_type, OFF_ANE_OPS[op.op_type], hint))
         if any(r > MAX_ANE_RANK for r in ranks):
-            flag(("rank", op.op_type), op, lambda: Finding("rank > 5", op.op_type, f"outputs a rank-{max(ranks)} tensor", HINTS["rank"]))
+            flag(("rank", op.op_type), op, Finding("rank > 5", op.op_type, f"outputs a rank-{max(ranks)} tensor", HINTS["rank"]))
         if any(not all(_is_static(d) for d in _shape(v)) for v in outs):
-            flag(("dynamic", op.op_type), op, lambda: Finding("dynamic shape", op.op_type, "output shape is not fixed", HINTS["dynamic"]))
+            flag(("dynamic", op.op_type), op, Finding("dynamic shape", op.op_type, "output shape is not fixed", HINTS["dynamic"]))
         dtypes = {dtype_name(v) for v in outs}
         is_edge_cast = op.op_type == "cast" and (any(v in last for v in outs) or any(
             x.name in fn.inputs for x in op.inputs.values() if hasattr(x, "name")))
         if fp16 and "fp32" in dtypes and not is_edge_cast:
-            flag(("fp32", op.op_type), op, lambda: Finding("fp32 island", op.op_type, "computes in fp32 inside an fp16 program", HINTS["fp32"]))
+            flag(("fp32", op.op_type), op, Finding("fp32 island", op.op_type, "computes in fp32 inside an fp16 program", HINTS["fp32"]))
         if dtypes & {"int32", "int16", "int8", "uint8"} and op.op_type not in ("shape",):
-            flag(("int", op.op_type), op, lambda: Finding("integer compute", op.op_type, "integer output", HINTS["int"]))
+            flag(("int", op.op_type), op, Finding("integer compute", op.op_type, "integer output", HINTS["int"]))
         for v in outs:
             shape = _shape(v)
             if shape and all(_is_static(d) for d in shape):
                 size = int(np.prod(shape)) * (2 if dtype_name(v) == "fp16" else 4)
                 if max(shape) > LARGE_AXIS or size > LARGE_TENSOR_BYTES:
-                    flag(("large", op.op_type), op, lambda: Finding("large tensor", op.op_type, f"tensor of shape {shape}",
+                    flag(("large", op.op_type), op, Finding("large tensor", op.op_type, f"tensor of shape {shape}",
                                                                     HINTS["large"], off_ane=False), off_ane=False)
                     break
+    if not fp16 and ops:
+        everything = Finding("fp32 program", "all", "the Neural Engine computes in fp16 only: an fp32 program runs on the CPU/GPU",
+                             "export at fp16 (edgevt's Core ML default) for the Neural Engine", [op.name for op in ops])
+        groups[("fp32-program",)] = everything
+        flagged.update(everything.ops)
     findings = sorted(groups.values(), key=lambda f: (not f.off_ane, -len(f.ops)))
     return Preflight(len(ops), findings, max_rank, fp16, flagged)
 
