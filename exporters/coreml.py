@@ -36,21 +36,6 @@ OPTIONS = {
 }
 
 
-@contextlib.contextmanager
-def _converter_output_to_stderr():
-    """coremltools prints progress bars and notices; stdout stays clean for --json."""
-    import logging
-
-    logger = logging.getLogger("coremltools")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def _traced_module(model, input_type: str):
     """The classifier, behind a normalization layer when the input is an image (0..255 RGB)."""
     import torch
@@ -82,8 +67,13 @@ def _convert(model, sample: np.ndarray, precision: Precision, options: dict, log
     module = _traced_module(model, options["input_type"])
     shape = tuple(sample.shape)
     log("tracing with torch.export")
+    example = torch.from_numpy(sample)
+    dynamic = None
+    if options["flexible_batch"]:
+        example = example.repeat(2, 1, 1, 1)  # an example batch of 1 would specialise the batch axis
+        dynamic = ({0: torch.export.Dim("batch", min=1, max=64)},)
     with torch.no_grad():
-        program = torch.export.export(module, (torch.from_numpy(sample),)).run_decompositions({})
+        program = torch.export.export(module, (example,), dynamic_shapes=dynamic).run_decompositions({})
     batch = ct.RangeDim(1, 64, default=1, symbol="batch") if options["flexible_batch"] else shape[0]
     in_shape = ct.Shape((batch, *shape[1:])) if options["flexible_batch"] else shape
     if options["input_type"] == "image":
@@ -142,7 +132,8 @@ def export(model, samples, precision: Precision, options: dict, workdir: Path, l
     t0 = time.perf_counter()
     details: dict = {"exporter": "torch.export -> coremltools", "format": "mlprogram", **{k: options[k] for k in
                      ("compute_units", "deployment_target", "input_type", "flexible_batch")}}
-    with quiet_coremltools(), _converter_output_to_stderr():
+    # coremltools prints progress bars and notices: keep stdout clean for --json
+    with quiet_coremltools(), contextlib.redirect_stdout(sys.stderr):
         import coremltools as ct
 
         details["coremltools"] = ct.__version__

@@ -118,6 +118,13 @@ def test_image_input_normalizes_inside_the_model(tmp_path):
     assert rep["parity"]["status"] == "pass" and rep["parity"]["outputs"][0]["cosine"] >= 0.99999
 
 
+def test_flexible_batch_runs_in_the_interpreter_and_preflight_flags_it(tmp_path):
+    rep = export("tiny-swiftformer", tmp_path, options={"flexible_batch": True}).report
+    assert rep["parity"]["status"] == "pass", rep["parity"]["failures"]
+    dynamic = [f for f in rep["export"]["ane_preflight"]["findings"] if f["check"] == "dynamic shape"]
+    assert dynamic and dynamic[0]["count"] > 10 and dynamic[0]["off_ane"]
+
+
 def test_reexport_replaces_the_package_and_a_failed_one_keeps_it(tmp_path):
     first = export("tiny-swiftformer", tmp_path, Precision.FP32)
     artifact = Path(first.report["artifact"]["path"])

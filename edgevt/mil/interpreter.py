@@ -136,7 +136,7 @@ class Interpreter:
     def _resolve(self, var):
         if var.name in self.constexpr_values:
             return ("const", self.constexpr_values[var.name])
-        if var.val is not None and var.op is not None and (var.op.op_type == "const" or var.name not in self.inputs):
+        if var.val is not None and var.name not in self.inputs:  # const, or folded by coremltools when loading
             return ("const", _as_value(var.val, dtype_name(var)))
         return ("ref", var.name)
 

@@ -354,6 +354,8 @@ def tile(a: dict) -> np.ndarray:
 @kernel("concat")
 def concat(a: dict) -> np.ndarray:
     values = [np.asarray(v) for v in a["values"]]
+    if any(v.ndim == 0 for v in values):  # shape arithmetic: scalars and 1-element vectors concatenated into a shape
+        values = [np.atleast_1d(v) for v in values]
     axis = int(a["axis"])
     if a.get("interleave", False):
         stacked = np.stack(values, axis=axis + 1 if axis >= 0 else axis)

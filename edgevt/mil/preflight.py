@@ -137,7 +137,7 @@ def preflight(program) -> Preflight:
         if any(r > MAX_ANE_RANK for r in ranks):
             flag(("rank", op.op_type), op, Finding("rank > 5", op.op_type, f"outputs a rank-{max(ranks)} tensor", HINTS["rank"]))
         if any(not all(_is_static(d) for d in _shape(v)) for v in outs):
-            flag(("dynamic", op.op_type), op, Finding("dynamic shape", op.op_type, "output shape is not fixed", HINTS["dynamic"]))
+            flag(("dynamic",), op, Finding("dynamic shape", "any", "output shape is not fixed (flexible input shape)", HINTS["dynamic"]))
         dtypes = {dtype_name(v) for v in outs}
         is_edge_cast = op.op_type == "cast" and (any(v in last for v in outs) or any(
             x.name in fn.inputs for x in op.inputs.values() if hasattr(x, "name")))
