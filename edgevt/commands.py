@@ -227,7 +227,8 @@ def doctor_text(p: dict) -> str:
     lines += ["", f"torch build: {p['torch_build']}", f"sample photos: {p['photos']}",
               f"HF cache: {p['hf_home']} (HF_HUB_OFFLINE={p['hf_hub_offline']})", "", "targets:"]
     for t in p["targets"]:
-        lines.append(f"  {t['name']}: {'available' if t['available'] else 'missing ' + ', '.join(t['missing'])}")
+        state = f"available, parity through {t['parity_engine']}" if t["available"] else "missing " + ", ".join(t["missing"])
+        lines.append(f"  {t['name']}: {state}")
     lines.append("" if p["ok"] else "\nsomething required is missing: install it with the command shown")
     return "\n".join(lines)
 
@@ -252,6 +253,12 @@ def summary_text(report: dict, report_path: Path | None) -> str:
         ratio = latency.get("speedup_vs_torch_eager")
         lines.append(f"  latency   p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms ({latency['engine']}, "
                      f"{latency['settings']['threads']} threads){f', {ratio:.2f}x torch eager' if ratio else ''}")
+    elif latency.get("status") == "skipped":
+        lines.append(f"  latency   skipped: {latency.get('reason')}")
+    pre = (report.get("export") or {}).get("ane_preflight")
+    if pre:
+        off = ", ".join(f"{f['op_type']} x{f['count']}" for f in pre["findings"] if f["off_ane"]) or "nothing flagged"
+        lines.append(f"  ANE       ~{pre['ane_share_estimate']:.0%} of ops expected on the Neural Engine; off it: {off}")
     if report_path:
         lines.append(f"  report    {report_path}")
     return "\n".join(lines)
