@@ -12,6 +12,7 @@ from edgevt.errors import RuntimeUnavailable, UsageError
 # name -> module defining TARGET. Modules are imported only when a target is used.
 _TARGET_MODULES = {
     "onnx": "edgevt.exporters.onnx",
+    "tflite": "edgevt.exporters.tflite",
 }
 
 
