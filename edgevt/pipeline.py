@@ -198,8 +198,23 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
     return Outcome(rep, EXIT_PARITY if failed else EXIT_OK, path)
 
 
-def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, weights: str, seed: int, log: Log) -> Outcome:
-    """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio."""
+def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, weights: str, seed: int, log: Log,
+                   device: str | None = None, benchmark_model: str | None = None) -> Outcome:
+    """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio.
+    With device android[:SERIAL], TFLite's benchmark_model times it on the phone instead."""
+    from edgevt.android import parse_device, run_on_device
+
+    serial = parse_device(device) if device else None
+    if serial is not None:
+        if model:
+            raise UsageError("--model times torch eager on this host; it cannot be compared with a phone's numbers",
+                             "drop --model when benchmarking on --device android")
+        if not artifact.exists():
+            raise UsageError(f"artifact {artifact} does not exist", "pass the path that `edgevt export` printed")
+        latency = run_on_device(artifact, serial, benchmark_model, settings, log)
+        rep, path = _merge_and_write(artifact, "bench", False, target="tflite", artifact=_artifact_info(artifact),
+                                     latency=latency, environment=environment(latency["settings"]["threads"]))
+        return Outcome(rep, EXIT_OK, path)
     target = require_artifact(artifact)
     shape = [1 if not isinstance(d, int) or d <= 0 else d for d in target.input_shape(artifact)]
     batch = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)

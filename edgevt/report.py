@@ -119,6 +119,13 @@ def markdown(report: dict) -> str:
                 f"| {_fmt(warm['p50_ms'], '.3f')} | {_fmt(warm['p90_ms'], '.3f')} | {_fmt(warm['p99_ms'], '.3f')} "
                 f"| {_fmt(warm['std_ms'], '.3f')} | {_fmt(ci[0], '.3f')}–{_fmt(ci[1], '.3f')} | {warm['runs']} |"
             )
+        if latency.get("device"):
+            dev, warm, mem = latency["device"], latency["warm"], latency.get("memory_mb") or {}
+            lines.append(f"\nOn {dev.get('manufacturer')} {dev.get('model')} (serial {dev.get('serial')}, SoC {dev.get('soc')}, Android "
+                         f"{dev.get('android')}): mean {_fmt(warm.get('mean_ms'), '.3f')} ms ± {_fmt(warm.get('std_ms'), '.3f')} "
+                         f"(min {_fmt(warm.get('min_ms'), '.3f')}, max {_fmt(warm.get('max_ms'), '.3f')}); benchmark_model reports "
+                         f"no percentiles. Memory (MB): init +{_fmt(mem.get('init_delta'))}, overall +{_fmt(mem.get('overall_delta'))}, "
+                         f"peak {_fmt(mem.get('peak'))}. Log: `{latency.get('log')}`")
         if latency.get("speedup_vs_torch_eager"):
             lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
         lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {latency.get('settings', {}).get('threads')} threads")
