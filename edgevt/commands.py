@@ -10,15 +10,18 @@ from pathlib import Path
 from edgevt.envinfo import environment, package_version
 from edgevt.errors import first_line
 
-# Runtimes of targets that other issues will add; doctor reports them so users can prepare.
+# Runtimes of optional targets and of targets that other issues will add; doctor reports them so users can prepare.
 PLANNED_RUNTIMES = {
     "coremltools": ("coreml (planned)", "pip install coremltools"),
-    "litert_torch": ("tflite (planned)", "pip install litert-torch"),
-    "ai_edge_litert": ("tflite (planned)", "pip install ai-edge-litert"),
+    "litert_torch": ("tflite export (litert-torch, formerly ai-edge-torch)", "pip install 'edgevt[tflite]'"),
+    "ai_edge_litert": ("tflite runtime (XNNPACK)", "pip install 'edgevt[tflite]'"),
+    "ai_edge_quantizer": ("tflite fp16/int8", "pip install 'edgevt[tflite]'"),
 }
 
+PARITY_ENGINES = {"onnx": "onnxruntime-cpu", "tflite": "ai-edge-litert-xnnpack"}
 
-DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert", "skimage": "scikit-image"}
+DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert",
+              "ai_edge_quantizer": "ai-edge-quantizer", "skimage": "scikit-image"}
 
 
 def _target_rows() -> list[dict]:
@@ -35,7 +38,7 @@ def _target_rows() -> list[dict]:
             "available": not missing,
             "missing": missing,
             "install": target.install_hint if missing else None,
-            "parity_engine": "onnxruntime-cpu" if name == "onnx" else None,
+            "parity_engine": PARITY_ENGINES.get(name),
         })
     return rows
 
@@ -164,6 +167,8 @@ def doctor_payload() -> dict:
 
         torch_build = "cuda " + torch.version.cuda if torch.version.cuda else "cpu"
     env = environment()
+    from edgevt.android import tools_status
+
     hf_home = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
     return {
         "ok": all(c["ok"] for c in checks if c["required"]),
@@ -173,6 +178,7 @@ def doctor_payload() -> dict:
         "photos": photos,
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE"),
         "hf_home": hf_home,
+        "android": tools_status(),
         "environment": env,
     }
 
@@ -189,6 +195,10 @@ def doctor_text(p: dict) -> str:
               f"HF cache: {p['hf_home']} (HF_HUB_OFFLINE={p['hf_hub_offline']})", "", "targets:"]
     for t in p["targets"]:
         lines.append(f"  {t['name']}: {'available' if t['available'] else 'missing ' + ', '.join(t['missing'])}")
+    android = p["android"]
+    lines += ["", "android device benchmark (edgevt bench ARTIFACT --device android[:SERIAL]):",
+              f"  adb: {android['adb'] or 'not on PATH (install Android platform-tools)'}",
+              f"  benchmark_model: {android['benchmark_model'] or 'not set (--benchmark-model PATH or ' + android['env_var'] + ')'}"]
     lines.append("" if p["ok"] else "\nsomething required is missing: install it with the command shown")
     return "\n".join(lines)
 
@@ -211,7 +221,12 @@ def summary_text(report: dict, report_path: Path | None) -> str:
     if latency.get("status") == "measured":
         warm = latency["warm"]
         ratio = latency.get("speedup_vs_torch_eager")
-        lines.append(f"  latency   p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms ({latency['engine']}, "
+        # benchmark_model (Android) reports mean and std, no percentiles.
+        stats = (f"p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms" if warm.get("p50_ms") is not None
+                 else f"mean {warm['mean_ms']:.3f} ms, std {warm['std_ms'] or 0:.3f} ms")
+        device = latency.get("device")
+        where = f", {device.get('manufacturer')} {device.get('model')} {device.get('serial')}" if device else ""
+        lines.append(f"  latency   {stats} ({latency['engine']}{where}, "
                      f"{latency['settings']['threads']} threads){f', {ratio:.2f}x torch eager' if ratio else ''}")
     if report_path:
         lines.append(f"  report    {report_path}")
