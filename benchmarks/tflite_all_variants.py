@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -29,6 +30,10 @@ from edgevt.models import list_models  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 EDGEVT = [sys.executable, "-m", "edgevt", "-q"]
+# Three runtimes with their own thread pools share 2 cores in the timing process. torch's OpenMP workers spin
+# after each region by default and then starve the next runtime (torch eager measured 5-20x slower); passive
+# waiting makes them sleep, as the ORT/XNNPACK pools do between runs.
+TIMING_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def bench_counts(gmacs: float) -> tuple[int, int]:
@@ -55,8 +60,8 @@ def time_three(tflite: str, onnx: str, model: str, runs: int, warmup: int, threa
     return {r.engine: {"cold": r.cold, "warm": r.warm, "peak_rss_mb": r.peak_rss_mb} for r in reps}
 
 
-def _json_run(cmd: list[str]) -> tuple[dict | None, str, int]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+def _json_run(cmd: list[str], env: dict | None = None) -> tuple[dict | None, str, int]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})})
     try:
         return json.loads(proc.stdout), proc.stderr, proc.returncode
     except json.JSONDecodeError:
@@ -86,7 +91,7 @@ def run_cell(model, precision: str, runs_dir: Path, threads: int, onnx: str | No
     cell["report"] = report
     runs, warmup = bench_counts(model.paper_gmacs)
     timing, err, _ = _json_run([sys.executable, __file__, "--time", report["artifact"]["path"], onnx or "", model.name,
-                                str(runs), str(warmup), str(threads)])
+                                str(runs), str(warmup), str(threads)], TIMING_ENV)
     cell["timing"] = timing if timing is not None else {"error": err}
     cell["wall_s"] = round(time.perf_counter() - t0, 1)
     return cell
@@ -159,7 +164,8 @@ built-in CPU kernels, read from the interpreter's node list (each DELEGATE node'
 
 Latency: batch 1, 2 threads, p50. The .tflite on ai-edge-litert XNNPACK, the **fp32** ONNX export of the same
 weights on ONNX Runtime CPU, and torch eager are timed in one process, interleaved run by run (the spine's
-`measure_interleaved`), so the ratios are measured under the same load on a shared, noisy machine; compare
+`measure_interleaved`, with `OMP_WAIT_POLICY=PASSIVE` so torch's idle OpenMP workers do not spin on the cores
+the other runtimes need), so the ratios are measured under the same load on a shared, noisy machine; compare
 ratios, not milliseconds across cells. ORT is fp32 in every row, so a row's "vs ORT" shows what the TFLite
 precision buys over the ONNX fp32 baseline. Heavy variants get fewer runs: 20 below 10 GMACs, 10 up to 50, 3 above.
 """
@@ -174,7 +180,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "# TFLite/LiteRT export of every variant: parity, XNNPACK delegation and latency", "",
         f"Produced by `{meta['command']}` (started {meta['started']}), random weights (seed 0), on {env['host_cpu']}, "
         f"{env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.", "", NOTES, *summary(cells),
-        *[f"Cells re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
+        *[f"Cells added or re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
         "| model | precision | MB | parity | cosine (worst) | PSNR dB | top-1 | XNNPACK nodes | XNNPACK p50 ms | ORT fp32 p50 ms "
         "| torch p50 ms | ORT ÷ XNNPACK | torch ÷ XNNPACK |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",

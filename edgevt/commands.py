@@ -190,7 +190,7 @@ def doctor_text(p: dict) -> str:
         mark = "ok  " if c["ok"] else ("FAIL" if c["required"] else "--  ")
         version = package_version(DIST_NAMES.get(c["module"], c["module"])) or ""
         detail = "" if c["ok"] else f"  {c['error']} -> {c['install']}"
-        lines.append(f"  [{mark}] {c['module']:<15} {version:<12} {c['for']}{detail}")
+        lines.append(f"  [{mark}] {c['module']:<17} {version:<12} {c['for']}{detail}")
     lines += ["", f"torch build: {p['torch_build']}", f"sample photos: {p['photos']}",
               f"HF cache: {p['hf_home']} (HF_HUB_OFFLINE={p['hf_hub_offline']})", "", "targets:"]
     for t in p["targets"]:
