@@ -80,7 +80,13 @@ def markdown(report: dict) -> str:
         f"- created: {report['created']} · edgevt {report.get('environment', {}).get('edgevt')}",
     ]
     export = report.get("export")
-    if export:
+    if export and export.get("converter"):  # tflite
+        xnn = export.get("xnnpack") or {}
+        left = ", ".join(f"{op} ×{n}" for op, n in (xnn.get("not_delegated") or {}).items()) or "none"
+        lines.append(f"- export: {export['converter']}, {export.get('layout')} input, {export.get('seconds')} s")
+        lines.append(f"- XNNPACK: {xnn.get('nodes_delegated')} of {xnn.get('nodes_total')} nodes in {xnn.get('partitions')} "
+                     f"partition(s); on the built-in kernels: {left}")
+    elif export:
         via = export.get("exporter")
         fallback = f" (fallback: {export['fallback_reason']})" if export.get("fallback_reason") else ""
         lines.append(f"- export: {via} exporter, opset {export.get('opset')}, {export.get('seconds')} s{fallback}")
