@@ -168,6 +168,14 @@ weights on ONNX Runtime CPU, and torch eager are timed in one process, interleav
 the other runtimes need), so the ratios are measured under the same load on a shared, noisy machine; compare
 ratios, not milliseconds across cells. ORT is fp32 in every row, so a row's "vs ORT" shows what the TFLite
 precision buys over the ONNX fp32 baseline. Heavy variants get fewer runs: 20 below 10 GMACs, 10 up to 50, 3 above.
+
+Caveat on the torch-eager column: on 2 cores, a runtime whose thread pool has just finished keeps its workers
+spinning for a while, and torch's OpenMP barriers suffer most from a descheduled worker. Without passive OpenMP
+waiting, torch eager measured 5-20x slower next to XNNPACK than on its own, and `edgevt export --target tflite`'s
+own torch-eager ratio (same interleaving, torch already initialised) can still be inflated that way on a busy
+machine. Treat "torch ÷ XNNPACK" as an upper bound; "ORT ÷ XNNPACK" compares two runtimes of the same kind.
+The machine was shared with another engineer's Core ML runs throughout, so absolute milliseconds are 2-3x what an
+idle machine gives.
 """
 
 
