@@ -179,6 +179,18 @@ idle machine gives.
 """
 
 
+def not_run(cells: list[dict]) -> list[str]:
+    """Cells of the full matrix that this report does not have yet, with the command that adds them."""
+    have = {(c["model"], c["precision"]) for c in cells}
+    lines = []
+    for precision in PRECISIONS:
+        missing = [m.name for m in list_models() if not m.name.startswith("tiny-") and (m.name, precision) not in have]
+        if missing:
+            lines.append(f"Not run yet at {precision}: {', '.join(missing)} "
+                         f"(`python benchmarks/tflite_all_variants.py --update --precisions {precision} --models {','.join(missing)}`).")
+    return lines + [""] if lines else []
+
+
 def write(cells: list[dict], out: Path, meta: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
@@ -189,6 +201,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         f"Produced by `{meta['command']}` (started {meta['started']}), random weights (seed 0), on {env['host_cpu']}, "
         f"{env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.", "", NOTES, *summary(cells),
         *[f"Cells added or re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
+        *not_run(cells),
         "| model | precision | MB | parity | cosine (worst) | PSNR dB | top-1 | XNNPACK nodes | XNNPACK p50 ms | ORT fp32 p50 ms "
         "| torch p50 ms | ORT ÷ XNNPACK | torch ÷ XNNPACK |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
