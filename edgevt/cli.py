@@ -14,6 +14,7 @@ from edgevt.errors import EXIT_USAGE, EdgevtError
 from edgevt.options import (
     bench_options,
     compute_units_option,
+    device_options,
     json_option,
     parse_precision,
     pass_log,
@@ -185,18 +186,26 @@ def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances
 @click.option("--model", "-m", help="Also time this model in torch eager in the same run (speed-up ratio).")
 @weights_options
 @compute_units_option
+@device_options
 @json_option
 @click.pass_context
 @pass_log
-def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, compute_units, as_json, log):
-    """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median)."""
+def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, compute_units, device, benchmark_model,
+          as_json, log):
+    """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median).
+
+    With --device android[:SERIAL], a .tflite is pushed with adb and timed on the phone by TFLite's
+    benchmark_model (init, first inference, warmup and steady-state mean/std, memory). A Core ML
+    package is timed by Core ML itself, which needs macOS.
+    """
     _set_json(as_json)
     from edgevt import pipeline
     from edgevt.profiles import bench_settings, load_profile
 
     prof = load_profile(profile) if profile else None
     settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads)
-    outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log, {"compute_units": compute_units})
+    outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log, {"compute_units": compute_units},
+                                      device=device, benchmark_model=benchmark_model)
     _finish(ctx, outcome)
 
 

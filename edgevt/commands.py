@@ -10,25 +10,26 @@ from pathlib import Path
 from edgevt.envinfo import environment, package_version
 from edgevt.errors import UsageError, first_line
 
-# Runtimes of targets that other issues will add; doctor reports them so users can prepare.
-PLANNED_RUNTIMES = {
-    "coremltools": ("coreml", "pip install coremltools"),
-    "litert_torch": ("tflite (planned)", "pip install litert-torch"),
-    "ai_edge_litert": ("tflite (planned)", "pip install ai-edge-litert"),
+# Runtimes of optional targets and of targets that other issues will add; doctor reports them so users can prepare.
+TARGET_RUNTIMES = {
+    "coremltools": ("coreml export, MIL interpreter", "pip install coremltools"),
+    "litert_torch": ("tflite export (litert-torch, formerly ai-edge-torch)", "pip install litert-torch ai-edge-litert ai-edge-quantizer"),
+    "ai_edge_litert": ("tflite runtime (XNNPACK)", "pip install litert-torch ai-edge-litert ai-edge-quantizer"),
+    "ai_edge_quantizer": ("tflite fp16/int8", "pip install litert-torch ai-edge-litert ai-edge-quantizer"),
 }
 
+PARITY_ENGINES = {"onnx": "onnxruntime-cpu", "tflite": "ai-edge-litert-xnnpack"}
 
-DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert", "skimage": "scikit-image"}
+DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert",
+              "ai_edge_quantizer": "ai-edge-quantizer", "skimage": "scikit-image"}
 
 
 def _parity_engine(target: str) -> str | None:
-    if target == "onnx":
-        return "onnxruntime-cpu"
     if target == "coreml":
         from edgevt.exporters.coreml_runtime import runtime_available
 
         return "coreml-runtime" if runtime_available() else "mil-interpreter (Core ML runtime needs macOS)"
-    return None
+    return PARITY_ENGINES.get(target)
 
 
 def preflight_payload(artifact: Path, compute_units: str | None, log) -> dict:
@@ -189,7 +190,7 @@ def doctor_payload() -> dict:
     ]:
         err = _import_check(module)
         checks.append({"module": module, "for": purpose, "ok": err is None, "error": err, "install": hint if err else None, "required": True})
-    for module, (purpose, hint) in PLANNED_RUNTIMES.items():
+    for module, (purpose, hint) in TARGET_RUNTIMES.items():
         err = _import_check(module)
         checks.append({"module": module, "for": purpose, "ok": err is None, "error": err, "install": hint if err else None, "required": False})
     try:
@@ -203,6 +204,8 @@ def doctor_payload() -> dict:
 
         torch_build = "cuda " + torch.version.cuda if torch.version.cuda else "cpu"
     env = environment()
+    from edgevt.android import tools_status
+
     hf_home = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
     return {
         "ok": all(c["ok"] for c in checks if c["required"]),
@@ -212,6 +215,7 @@ def doctor_payload() -> dict:
         "photos": photos,
         "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE"),
         "hf_home": hf_home,
+        "android": tools_status(),
         "environment": env,
     }
 
@@ -223,12 +227,16 @@ def doctor_text(p: dict) -> str:
         mark = "ok  " if c["ok"] else ("FAIL" if c["required"] else "--  ")
         version = package_version(DIST_NAMES.get(c["module"], c["module"])) or ""
         detail = "" if c["ok"] else f"  {c['error']} -> {c['install']}"
-        lines.append(f"  [{mark}] {c['module']:<15} {version:<12} {c['for']}{detail}")
+        lines.append(f"  [{mark}] {c['module']:<17} {version:<12} {c['for']}{detail}")
     lines += ["", f"torch build: {p['torch_build']}", f"sample photos: {p['photos']}",
               f"HF cache: {p['hf_home']} (HF_HUB_OFFLINE={p['hf_hub_offline']})", "", "targets:"]
     for t in p["targets"]:
         state = f"available, parity through {t['parity_engine']}" if t["available"] else "missing " + ", ".join(t["missing"])
         lines.append(f"  {t['name']}: {state}")
+    android = p["android"]
+    lines += ["", "android device benchmark (edgevt bench ARTIFACT --device android[:SERIAL]):",
+              f"  adb: {android['adb'] or 'not on PATH (install Android platform-tools)'}",
+              f"  benchmark_model: {android['benchmark_model'] or 'not set (--benchmark-model PATH or ' + android['env_var'] + ')'}"]
     lines.append("" if p["ok"] else "\nsomething required is missing: install it with the command shown")
     return "\n".join(lines)
 
@@ -251,7 +259,12 @@ def summary_text(report: dict, report_path: Path | None) -> str:
     if latency.get("status") == "measured":
         warm = latency["warm"]
         ratio = latency.get("speedup_vs_torch_eager")
-        lines.append(f"  latency   p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms ({latency['engine']}, "
+        # benchmark_model (Android) reports mean and std, no percentiles.
+        stats = (f"p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms" if warm.get("p50_ms") is not None
+                 else f"mean {warm['mean_ms']:.3f} ms, std {warm['std_ms'] or 0:.3f} ms")
+        device = latency.get("device")
+        where = f", {device.get('manufacturer')} {device.get('model')} {device.get('serial')}" if device else ""
+        lines.append(f"  latency   {stats} ({latency['engine']}{where}, "
                      f"{latency['settings']['threads']} threads){f', {ratio:.2f}x torch eager' if ratio else ''}")
     elif latency.get("status") == "skipped":
         lines.append(f"  latency   skipped: {latency.get('reason')}")

@@ -100,6 +100,23 @@ bench_options = _stack(
 )
 
 
+def _check_device(ctx, param, value):
+    if value is None:
+        return None
+    kind, sep, serial = value.partition(":")
+    if kind not in ("host", "android") or (sep and not serial) or (kind == "host" and sep):
+        raise click.BadParameter(f"{value!r}: use host, android or android:SERIAL", ctx=ctx, param=param)
+    return value
+
+
+device_options = _stack(
+    click.option("--device", callback=_check_device, metavar="host|android[:SERIAL]",
+                 help="Where to time it: host (default) or an Android phone over adb, with TFLite's benchmark_model."),
+    click.option("--benchmark-model", "benchmark_model", metavar="PATH", envvar="EDGEVT_BENCHMARK_MODEL", show_envvar=True,
+                 help="The Android benchmark_model binary (for --device android)."),
+)
+
+
 def parse_precision(value: str | None, target: str | None = None) -> Precision | None:
     return Precision.parse(value, target) if value else None
 

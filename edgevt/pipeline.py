@@ -234,8 +234,22 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
 
 
 def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, weights: str, seed: int, log: Log,
-                   runner_options: dict | None = None) -> Outcome:
-    """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio."""
+                   runner_options: dict | None = None, device: str | None = None, benchmark_model: str | None = None) -> Outcome:
+    """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio.
+    With device android[:SERIAL], TFLite's benchmark_model times it on the phone instead."""
+    from edgevt.android import parse_device, run_on_device
+
+    serial = parse_device(device) if device else None
+    if serial is not None:
+        if model:
+            raise UsageError("--model times torch eager on this host; it cannot be compared with a phone's numbers",
+                             "drop --model when benchmarking on --device android")
+        if not artifact.exists():
+            raise UsageError(f"artifact {artifact} does not exist", "pass the path that `edgevt export` printed")
+        latency = run_on_device(artifact, serial, benchmark_model, settings, log)
+        rep, path = _merge_and_write(artifact, "bench", False, target="tflite", artifact=_artifact_info(artifact),
+                                     latency=latency, environment=environment(latency["settings"]["threads"]))
+        return Outcome(rep, EXIT_OK, path)
     target = require_artifact(artifact)
     runner_options = _runner_options(target, runner_options)
     reason = target.latency_unavailable()

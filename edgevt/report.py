@@ -80,7 +80,13 @@ def markdown(report: dict) -> str:
         f"- created: {report['created']} · edgevt {report.get('environment', {}).get('edgevt')}",
     ]
     export = report.get("export")
-    if export:
+    if export and export.get("converter"):  # tflite
+        xnn = export.get("xnnpack") or {}
+        left = ", ".join(f"{op} ×{n}" for op, n in (xnn.get("not_delegated") or {}).items()) or "none"
+        lines.append(f"- export: {export['converter']}, {export.get('layout')} input, {export.get('seconds')} s")
+        lines.append(f"- XNNPACK: {xnn.get('nodes_delegated')} of {xnn.get('nodes_total')} nodes in {xnn.get('partitions')} "
+                     f"partition(s); on the built-in kernels: {left}")
+    elif export:
         via = export.get("exporter")
         fallback = f" (fallback: {export['fallback_reason']})" if export.get("fallback_reason") else ""
         how = f"opset {export.get('opset')}" if export.get("opset") else (
@@ -133,6 +139,13 @@ def markdown(report: dict) -> str:
                 f"| {_fmt(warm['p50_ms'], '.3f')} | {_fmt(warm['p90_ms'], '.3f')} | {_fmt(warm['p99_ms'], '.3f')} "
                 f"| {_fmt(warm['std_ms'], '.3f')} | {_fmt(ci[0], '.3f')}–{_fmt(ci[1], '.3f')} | {warm['runs']} |"
             )
+        if latency.get("device"):
+            dev, warm, mem = latency["device"], latency["warm"], latency.get("memory_mb") or {}
+            lines.append(f"\nOn {dev.get('manufacturer')} {dev.get('model')} (serial {dev.get('serial')}, SoC {dev.get('soc')}, Android "
+                         f"{dev.get('android')}): mean {_fmt(warm.get('mean_ms'), '.3f')} ms ± {_fmt(warm.get('std_ms'), '.3f')} "
+                         f"(min {_fmt(warm.get('min_ms'), '.3f')}, max {_fmt(warm.get('max_ms'), '.3f')}); benchmark_model reports "
+                         f"no percentiles. Memory (MB): init +{_fmt(mem.get('init_delta'))}, overall +{_fmt(mem.get('overall_delta'))}, "
+                         f"peak {_fmt(mem.get('peak'))}. Log: `{latency.get('log')}`")
         if latency.get("speedup_vs_torch_eager"):
             lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
         lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {latency.get('settings', {}).get('threads')} threads")

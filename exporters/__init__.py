@@ -13,6 +13,7 @@ from edgevt.errors import RuntimeUnavailable, UsageError
 _TARGET_MODULES = {
     "onnx": "edgevt.exporters.onnx",
     "coreml": "edgevt.exporters.coreml",
+    "tflite": "edgevt.exporters.tflite",
 }
 
 

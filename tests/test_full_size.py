@@ -43,3 +43,21 @@ def test_info_macs_match_the_published_measurements(name, gmacs):
     from edgevt.commands import info_payload
 
     assert info_payload(name, "random", 0)["gmacs"] == pytest.approx(gmacs, abs=0.01)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_swiftformer_xs_tflite_cli_export_meets_the_done_criteria(precision, tmp_path):
+    """`edgevt export swiftformer-xs --target tflite [--precision int8] --weights random --json`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgevt", "export", "swiftformer-xs", "--target", "tflite", "--precision", precision,
+         "--weights", "random", "--json", "--runs", "5"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    rep = json.loads(proc.stdout)
+    assert rep["parity"]["engine"] == "ai-edge-litert-xnnpack" and rep["parity"]["top1_agreement"] is not None
+    if precision == "fp32":
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert rep["parity"]["status"] == "pass" and rep["parity"]["outputs"][0]["cosine"] >= 0.99999
+        other = subprocess.run([sys.executable, "-m", "edgevt", "validate", rep["artifact"]["path"], "--weights", "random", "--seed", "1"],
+                               capture_output=True, text=True, cwd=tmp_path)
+        assert other.returncode == 1
