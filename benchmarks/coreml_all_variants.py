@@ -10,25 +10,17 @@ Apple's runtime (macOS); the interpreter's wall time is reported only to show wh
 
 from __future__ import annotations
 
-import argparse
-import fnmatch
-import json
-import shlex
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _matrix import arg_parser, record, save_json, selected_models, start  # noqa: E402
 from onnx_all_variants import run_cell  # noqa: E402
 
-from edgevt.envinfo import environment  # noqa: E402
-from edgevt.models import list_models  # noqa: E402
-
 PRECISIONS = ["fp16", "fp32", "int8-weights", "palettize"]
-SCRIPT = "python benchmarks/coreml_all_variants.py"
 
 
 def _fmt(value, spec: str) -> str:
@@ -76,8 +68,7 @@ def summary(cells: list[dict]) -> list[str]:
 
 
 def write(cells: list[dict], out: Path, meta: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
+    save_json(cells, out, meta)
     env = meta["environment"]
     pkgs = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     lines = [
@@ -108,37 +99,16 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="*", help="comma-separated names or globs (default: all)")
-    ap.add_argument("--precisions", default="fp16,fp32")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "bench")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "coreml-all-variants.json")
-    ap.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
-    ap.add_argument("--update", action="store_true", help="run the selected cells and merge them into the existing report")
-    args = ap.parse_args()
-    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    command = f"{SCRIPT} {shlex.join(sys.argv[1:])}".strip()
-    if args.render_only or args.update:
-        meta = json.loads(args.out.read_text())
-        cells = meta.pop("cells")
-        if args.render_only:
-            write(cells, args.out, meta)
-            return 0
-        meta["updates"].append({"command": command, "at": now, "cells": []})
-    else:
-        meta, cells = {"command": command, "started": now, "environment": environment(args.threads), "updates": []}, []
-    patterns = args.models.split(",")
-    models = sorted((m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)), key=lambda m: m.paper_gmacs)
-    for precision in args.precisions.split(","):
-        for model in models:
-            cell = run_cell(model, precision, args.runs_dir, args.threads, target="coreml", extra=["--no-bench"])
-            at = next((i for i, c in enumerate(cells) if (c["model"], c["precision"]) == (model.name, precision)), None)
-            cells.append(cell) if at is None else cells.__setitem__(at, cell)
-            if args.update:
-                meta["updates"][-1]["cells"].append(f"{model.name} {precision}")
-            print(row(cell), flush=True)
-            write(cells, args.out, meta)
+    args = arg_parser(__doc__, "fp16,fp32", ROOT / "runs" / "bench", ROOT / "reports" / "coreml-all-variants.json").parse_args()
+    cells, meta = start(args, "coreml_all_variants.py")
+    if not args.render_only:
+        for precision in args.precisions.split(","):
+            for model in sorted(selected_models(args), key=lambda m: m.paper_gmacs):
+                cell = run_cell(model, precision, args.runs_dir, args.threads, target="coreml", extra=["--no-bench"])
+                record(cells, meta, cell, args.update)
+                print(row(cell), flush=True)
+                write(cells, args.out, meta)
+    write(cells, args.out, meta)
     return 0
 
 

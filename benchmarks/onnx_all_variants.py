@@ -10,8 +10,6 @@ timed in the same process, so the speed-up ratio is measured under the same mach
 
 from __future__ import annotations
 
-import argparse
-import fnmatch
 import json
 import shlex
 import subprocess
@@ -22,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgevt.envinfo import environment  # noqa: E402
-from edgevt.models import list_models  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _matrix import arg_parser, record, save_json, selected_models, start  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
@@ -92,11 +91,9 @@ def summary(cells: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str, updates: list[dict] | None = None) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"command": " ".join(["python benchmarks/onnx_all_variants.py", shlex.join(argv)]).strip(), "started": started, "environment": env,
-            "updates": updates or []}
-    out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
+def write(cells: list[dict], out: Path, meta: dict) -> None:
+    save_json(cells, out, meta)
+    env, started = meta["environment"], meta["started"]
     pkgs = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     lines = [
         "# ONNX export of every variant: parity and latency",
@@ -130,40 +127,16 @@ def write(cells: list[dict], out: Path, argv: list[str], env: dict, started: str
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="*", help="comma-separated names or a glob (default: all)")
-    ap.add_argument("--precisions", default=",".join(PRECISIONS))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "bench")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "onnx-all-variants.json")
-    ap.add_argument("--render-only", action="store_true", help="rewrite the .md from an existing .json, run nothing")
-    ap.add_argument("--update", action="store_true", help="re-run only the selected cells and merge them into the existing report")
-    args = ap.parse_args()
-    if args.render_only or args.update:
-        data = json.loads(args.out.read_text())
-        argv, env, started, cells, updates = data["command"].split()[2:], data["environment"], data["started"], data["cells"], data.get("updates", [])
-        if args.render_only:
-            write(cells, args.out, argv, env, started, updates)
-            return 0
-    patterns = args.models.split(",")
-    models = [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]
-    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    if not args.update:
-        argv, env, started, cells, updates = sys.argv[1:], environment(args.threads), now, [], []
-    else:
-        updates.append({"command": "python benchmarks/onnx_all_variants.py " + shlex.join(sys.argv[1:]), "at": now, "cells": []})
-    for model in models:
-        for precision in args.precisions.split(","):
-            cell = run_cell(model, precision, args.runs_dir, args.threads)
-            at = next((i for i, c in enumerate(cells) if (c["model"], c["precision"]) == (model.name, precision)), None)
-            if at is None:
-                cells.append(cell)
-            else:
-                cells[at] = cell
-            if args.update:
-                updates[-1]["cells"].append(f"{model.name} {precision}")
-            print(row(cell), flush=True)
-            write(cells, args.out, argv, env, started, updates)
+    args = arg_parser(__doc__, ",".join(PRECISIONS), ROOT / "runs" / "bench", ROOT / "reports" / "onnx-all-variants.json").parse_args()
+    cells, meta = start(args, "onnx_all_variants.py")
+    if not args.render_only:
+        for model in selected_models(args):
+            for precision in args.precisions.split(","):
+                cell = run_cell(model, precision, args.runs_dir, args.threads)
+                record(cells, meta, cell, args.update)
+                print(row(cell), flush=True)
+                write(cells, args.out, meta)
+    write(cells, args.out, meta)
     return 0
 
 

@@ -12,8 +12,6 @@ Results are rewritten after every cell to reports/tflite-all-variants.{json,md}.
 
 from __future__ import annotations
 
-import argparse
-import fnmatch
 import json
 import os
 import shlex
@@ -25,7 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgevt.envinfo import environment  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _matrix import arg_parser, record, save_json, selected_models, start  # noqa: E402
+
 from edgevt.models import list_models  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
@@ -199,8 +200,7 @@ def not_run(cells: list[dict]) -> list[str]:
 
 
 def write(cells: list[dict], out: Path, meta: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
+    save_json(cells, out, meta)
     env = meta["environment"]
     pkgs = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     lines = [
@@ -222,41 +222,17 @@ def main() -> int:
         tflite, onnx, model, runs, warmup, threads = sys.argv[2:8]
         print(json.dumps(time_three(tflite, onnx, model, int(runs), int(warmup), int(threads))))
         return 0
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="*", help="comma-separated names or globs (default: all)")
-    ap.add_argument("--precisions", default=",".join(PRECISIONS))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "bench-tflite")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "tflite-all-variants.json")
-    ap.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json, run nothing")
-    ap.add_argument("--update", action="store_true", help="re-run only the selected cells and merge them into the existing report")
-    args = ap.parse_args()
-    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    command = "python benchmarks/tflite_all_variants.py " + shlex.join(sys.argv[1:])
-    if args.render_only or args.update:
-        data = json.loads(args.out.read_text())
-        cells = data.pop("cells")
-        meta = data
-        if args.render_only:
-            write(cells, args.out, meta)
-            return 0
-        meta.setdefault("updates", []).append({"command": command, "at": now, "cells": []})
-    else:
-        cells, meta = [], {"command": command.strip(), "started": now, "environment": environment(args.threads), "updates": []}
-    patterns = args.models.split(",")
-    for model in [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]:
-        onnx = onnx_fp32(model, args.runs_dir, args.threads)
-        for precision in args.precisions.split(","):
-            cell = run_cell(model, precision, args.runs_dir, args.threads, onnx)
-            at = next((i for i, c in enumerate(cells) if (c["model"], c["precision"]) == (model.name, precision)), None)
-            if at is None:
-                cells.append(cell)
-            else:
-                cells[at] = cell
-            if args.update:
-                meta["updates"][-1]["cells"].append(f"{model.name} {precision}")
-            print(row(cell), flush=True)
-            write(cells, args.out, meta)
+    args = arg_parser(__doc__, ",".join(PRECISIONS), ROOT / "runs" / "bench-tflite", ROOT / "reports" / "tflite-all-variants.json").parse_args()
+    cells, meta = start(args, "tflite_all_variants.py")
+    if not args.render_only:
+        for model in selected_models(args):
+            onnx = onnx_fp32(model, args.runs_dir, args.threads)
+            for precision in args.precisions.split(","):
+                cell = run_cell(model, precision, args.runs_dir, args.threads, onnx)
+                record(cells, meta, cell, args.update)
+                print(row(cell), flush=True)
+                write(cells, args.out, meta)
+    write(cells, args.out, meta)
     return 0
 
 

@@ -1,0 +1,65 @@
+"""What the all-variants benchmark scripts share: their command line, starting or resuming a report, merging a cell."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def arg_parser(doc: str, precisions: str, runs_dir: Path, out: Path) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--models", default="*", help="comma-separated names or globs (default: all)")
+    ap.add_argument("--precisions", default=precisions)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs-dir", type=Path, default=runs_dir)
+    ap.add_argument("--out", type=Path, default=out)
+    ap.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json, run nothing")
+    ap.add_argument("--update", action="store_true", help="run only the selected cells and merge them into the existing report")
+    return ap
+
+
+def start(args, script: str) -> tuple[list[dict], dict]:
+    """(cells, meta): a new report, or the existing one with an `updates` entry for this run (--update, --render-only)."""
+    from edgevt.envinfo import environment
+
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = f"python benchmarks/{script} {shlex.join(sys.argv[1:])}".strip()
+    if not (args.render_only or args.update):
+        return [], {"command": command, "started": now, "environment": environment(args.threads), "updates": []}
+    meta = json.loads(args.out.read_text())
+    cells = meta.pop("cells")
+    meta.setdefault("updates", [])
+    if args.update:
+        meta["updates"].append({"command": command, "at": now, "cells": []})
+    return cells, meta
+
+
+def selected_models(args) -> list:
+    from edgevt.models import list_models
+
+    patterns = args.models.split(",")
+    return [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]
+
+
+def record(cells: list[dict], meta: dict, cell: dict, update: bool) -> None:
+    """Put a finished cell in place of an earlier run of the same (model, precision), or append it."""
+    key = (cell["model"], cell["precision"])
+    at = next((i for i, c in enumerate(cells) if (c["model"], c["precision"]) == key), None)
+    if at is None:
+        cells.append(cell)
+    else:
+        cells[at] = cell
+    if update:
+        meta["updates"][-1]["cells"].append(f"{cell['model']} {cell['precision']}")
+
+
+def save_json(cells: list[dict], out: Path, meta: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
