@@ -87,6 +87,10 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "fp16 rounding adds the most relative error (interpreter run with rounding on vs off, worst sample). "
         "'ANE' is the pre-flight's estimated share of ops on the Neural Engine and what keeps the rest off.",
         "",
+        "Interpreter seconds are wall time on a shared machine and only say what parity costs here. The first run's "
+        "fp16 cells (12:08-12:30 UTC) predate the single-GEMM `linear` kernel, which made the interpreter about 3× "
+        "faster; current per-sample costs are in [mil-interpreter-speed.md](mil-interpreter-speed.md).",
+        "",
         *summary(cells),
         *[f"Cells re-run or added later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],
         "",
