@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
+import warnings
 from pathlib import Path
 
 from edgevt.envinfo import environment, package_version
@@ -168,7 +171,10 @@ def _import_check(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return "not installed"
     try:
-        importlib.import_module(module)
+        # Runtimes announce themselves on import (coremltools off macOS, torchao, absl): keep doctor's output readable.
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importlib.import_module(module)
     except Exception as exc:  # report any import failure, never crash doctor
         return f"{type(exc).__name__}: {first_line(exc)}"
     return None
