@@ -63,3 +63,15 @@ def record(cells: list[dict], meta: dict, cell: dict, update: bool) -> None:
 def save_json(cells: list[dict], out: Path, meta: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
+
+
+def fmt(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def flip_note(parity: dict) -> str:
+    """' (N flips, ref. margin <= M)' for the photos whose top-1 changed; empty when none did."""
+    flips = parity.get("top1_disagreements") or []
+    if not flips:
+        return ""
+    return f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2g})"

@@ -17,14 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, record, save_json, selected_models, start  # noqa: E402
+from _matrix import arg_parser, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
 from onnx_all_variants import run_cell  # noqa: E402
 
 PRECISIONS = ["fp16", "fp32", "int8-weights", "palettize"]
-
-
-def _fmt(value, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
 
 
 def _worst_op(parity: dict) -> str:
@@ -44,12 +40,10 @@ def row(cell: dict) -> str:
     out = p["outputs"][0] if p.get("outputs") else {}
     pre = exp.get("ane_preflight") or {}
     findings = ", ".join(f"{f['op_type']}×{f['count']}" for f in pre.get("findings", []) if f["off_ane"] and f["check"] != "fp32 program")
-    flips = p.get("top1_disagreements") or []
-    flip_note = f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2g})" if flips else ""
     return (f"| {cell['model']} | {cell['precision']} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
-            f"| {_fmt(out.get('cosine'), '.7f')} | {_fmt(out.get('max_abs'), '.2g')} | {_fmt(out.get('psnr_db'), '.1f')} "
-            f"| {_fmt(p.get('top1_agreement'), '.0%')}{flip_note} | {_worst_op(p)} | {_fmt(p.get('engine_seconds'), '.1f')} "
-            f"| {_fmt(pre.get('ane_share_estimate'), '.0%')} {findings} |")
+            f"| {fmt(out.get('cosine'), '.7f')} | {fmt(out.get('max_abs'), '.2g')} | {fmt(out.get('psnr_db'), '.1f')} "
+            f"| {fmt(p.get('top1_agreement'), '.0%')}{flip_note(p)} | {_worst_op(p)} | {fmt(p.get('engine_seconds'), '.1f')} "
+            f"| {fmt(pre.get('ane_share_estimate'), '.0%')} {findings} |")
 
 
 def summary(cells: list[dict]) -> list[str]:
@@ -63,7 +57,7 @@ def summary(cells: list[dict]) -> list[str]:
         cosines = [r["parity"]["outputs"][0]["cosine"] for r in done if r["parity"].get("outputs")]
         per_sample = sorted(r["parity"]["engine_seconds"] / r["parity"]["samples"] for r in done if r["parity"].get("engine_seconds"))
         median = per_sample[len(per_sample) // 2] if per_sample else None
-        lines.append(f"| {precision} | {passed}/{len(mine)} | {_fmt(min(cosines) if cosines else None, '.7f')} | {_fmt(median, '.2f')} |")
+        lines.append(f"| {precision} | {passed}/{len(mine)} | {fmt(min(cosines) if cosines else None, '.7f')} | {fmt(median, '.2f')} |")
     return lines + [""]
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, record, save_json, selected_models, start  # noqa: E402
+from _matrix import arg_parser, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
@@ -67,12 +67,9 @@ def row(cell: dict) -> str:
     out = p["outputs"][0] if p.get("outputs") else {}
     warm = lat.get("warm", {})
     base = (lat.get("baseline") or {}).get("warm", {})
-    fmt = lambda v, s: "—" if v is None else format(v, s)  # noqa: E731
-    flips = p.get("top1_disagreements") or []
-    flip_note = f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2g})" if flips else ""
     return (f"| {cell['model']} | {cell['precision']} | {exp.get('exporter')} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
             f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('max_abs'), '.2g')} | {fmt(out.get('psnr_db'), '.1f')} "
-            f"| {fmt(p.get('top1_agreement'), '.0%')}{flip_note} | {fmt(warm.get('p50_ms'), '.2f')} | {fmt(base.get('p50_ms'), '.2f')} "
+            f"| {fmt(p.get('top1_agreement'), '.0%')}{flip_note(p)} | {fmt(warm.get('p50_ms'), '.2f')} | {fmt(base.get('p50_ms'), '.2f')} "
             f"| {fmt(lat.get('speedup_vs_torch_eager'), '.2f')}× |")
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, record, save_json, selected_models, start  # noqa: E402
+from _matrix import arg_parser, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
 
 from edgevt.models import list_models  # noqa: E402
 
@@ -98,10 +98,6 @@ def run_cell(model, precision: str, runs_dir: Path, threads: int, onnx: str | No
     return cell
 
 
-def _fmt(v, spec: str) -> str:
-    return "—" if v is None else format(v, spec)
-
-
 def row(cell: dict) -> str:
     if "report" not in cell:
         return f"| {cell['model']} | {cell['precision']} | — | **error** (exit {cell['exit_code']}): {cell.get('error', '')[:160]} | | | | | | | | |"
@@ -110,15 +106,13 @@ def row(cell: dict) -> str:
     out = p["outputs"][0] if p.get("outputs") else {}
     xnn = exp.get("xnnpack") or {}
     left = ", ".join(f"{k}×{v}" for k, v in list((xnn.get("not_delegated") or {}).items())[:4])
-    flips = p.get("top1_disagreements") or []
-    flip_note = f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2g})" if flips else ""
     p50 = {k: (v.get("warm") or {}).get("p50_ms") for k, v in t.items() if isinstance(v, dict)}
     lite, ort, eager = p50.get("ai-edge-litert-xnnpack"), p50.get("onnxruntime-cpu"), p50.get("torch-eager")
     return (f"| {cell['model']} | {cell['precision']} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
-            f"| {_fmt(out.get('cosine'), '.6f')} | {_fmt(out.get('psnr_db'), '.1f')} | {_fmt(p.get('top1_agreement'), '.0%')}{flip_note} "
+            f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('psnr_db'), '.1f')} | {fmt(p.get('top1_agreement'), '.0%')}{flip_note(p)} "
             f"| {xnn.get('nodes_delegated')}/{xnn.get('nodes_total')}{f' (left: {left})' if left else ''} "
-            f"| {_fmt(lite, '.2f')} | {_fmt(ort, '.2f')} | {_fmt(eager, '.2f')} "
-            f"| {_fmt(ort / lite if lite and ort else None, '.2f')}× | {_fmt(eager / lite if lite and eager else None, '.2f')}× |")
+            f"| {fmt(lite, '.2f')} | {fmt(ort, '.2f')} | {fmt(eager, '.2f')} "
+            f"| {fmt(ort / lite if lite and ort else None, '.2f')}× | {fmt(eager / lite if lite and eager else None, '.2f')}× |")
 
 
 def _median(values: list[float]) -> float | None:
@@ -142,8 +136,8 @@ def summary(cells: list[dict]) -> list[str]:
                 if lite and other:
                     bucket.append(other / lite)
         passed = sum(c["report"]["parity"]["status"] == "pass" for c in done)
-        lines.append(f"| {precision} | {len(done)}/{len(mine)} | {passed}/{len(mine)} | {_fmt(_median(ratios['onnxruntime-cpu']), '.2f')}× "
-                     f"| {_fmt(_median(ratios['torch-eager']), '.2f')}× |")
+        lines.append(f"| {precision} | {len(done)}/{len(mine)} | {passed}/{len(mine)} | {fmt(_median(ratios['onnxruntime-cpu']), '.2f')}× "
+                     f"| {fmt(_median(ratios['torch-eager']), '.2f')}× |")
     return lines + [""]
 
 
