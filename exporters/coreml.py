@@ -157,7 +157,11 @@ def export(model, samples, precision: Precision, options: dict, workdir: Path, l
 def metadata(artifact: Path) -> dict:
     from edgevt.mil.interpreter import load_spec
 
-    spec = load_spec(artifact)
+    return spec_metadata(load_spec(artifact))
+
+
+def spec_metadata(spec) -> dict:
+    """edgevt's entries in a loaded model description's user-defined metadata, prefix stripped."""
     return {k[len(META_PREFIX):]: v for k, v in spec.description.metadata.userDefined.items() if k.startswith(META_PREFIX)}
 
 

@@ -30,11 +30,11 @@ class MilInterpreterRunner:
     engine = "mil-interpreter"
 
     def __init__(self, artifact: Path, threads: int | None = None):
-        from edgevt.exporters.coreml import metadata
+        from edgevt.exporters.coreml import spec_metadata
         from edgevt.mil.interpreter import Interpreter, load_program
 
-        _, self.program = load_program(artifact)
-        self.meta = metadata(artifact)
+        spec, self.program = load_program(artifact)
+        self.meta = spec_metadata(spec)
         self.interpreter = Interpreter(self.program)
         self.input_name = next(iter(self.interpreter.inputs))
 
