@@ -214,7 +214,7 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
     model = model or existing.get("model", {}).get("name")
     if not model:
         raise UsageError(f"no report next to {artifact.name} says which model it is", "pass --model NAME")
-    precision = precision or Precision.parse(existing.get("precision", "fp32"))
+    precision = precision or (Precision.parse(existing["precision"]) if existing.get("precision") else target.default_precision)
     ref = make_reference(model, weights, seed, log)
     threads = threads or default_threads()
     parity = check_parity(target, artifact, ref, precision, tolerances, threads, log, runner_options)
