@@ -63,7 +63,7 @@ def cli(ctx, quiet):
         if not quiet:
             click.echo(f"[edgevt {time.perf_counter() - start:6.1f}s] {msg}", err=True)
 
-    ctx.obj = {"log": log, "json": False}
+    ctx.obj = {"log": log, "json": False, "quiet": quiet}
 
 
 def _set_json(as_json: bool) -> None:
@@ -240,6 +240,122 @@ def doctor(ctx, as_json):
     payload = doctor_payload()
     _emit(ctx, payload, doctor_text(payload))
     ctx.exit(0 if payload["ok"] else 3)
+
+
+# --- matrix command (owned by the matrix work) ---
+MATRIX_EXIT_HELP = """
+\b
+Exit codes:
+  0  every cell passed (cells a target cannot make are listed as unsupported)
+  1  a cell failed parity
+  2  bad usage or input (unknown model, target, precision or option; bad profile)
+  3  a cell could not run (converter error, crash, timeout) or a target is not installed
+"""
+
+
+@cli.command(epilog=MATRIX_EXIT_HELP)
+@click.option("--models", "-m", metavar="A,B|GLOB|all", help="Variants, comma-separated; globs like 'swin*' or 'all' (default: the profile's).")
+@click.option("--targets", "-t", metavar="onnx,coreml,tflite", help="Targets, comma-separated (default: the profile's, else onnx).")
+@click.option("--precisions", "-p", metavar="fp32,fp16,int8,...",
+              help="Precisions, comma-separated; int8 means each target's weight-int8 mode; 'default' each target's default "
+                   "(fp16 for coreml, fp32 elsewhere). A precision a target cannot make is listed as unsupported.")
+@weights_options
+@profile_option
+@target_option_option
+@tolerance_option
+@bench_options
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/matrix"), show_default=True,
+              help="Where report.json, report.md, junit.xml and index.html go (rewritten after every cell).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEVT_CACHE_DIR", show_envvar=True,
+              help="Content-addressed cache of artifacts and cell results (default: $XDG_CACHE_HOME/edgevt or ~/.cache/edgevt).")
+@click.option("--cell-timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="Seconds before a cell is stopped.")
+@click.option("--retry-failed", is_flag=True, help="Recompute cells whose cached result is an error or a crash.")
+@click.option("--fresh", is_flag=True, help="Ignore the cache: re-export and re-measure every cell (the cache is then updated).")
+@click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
+@json_option
+@click.pass_context
+def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, threads,
+           out_dir, cache_dir, cell_timeout, retry_failed, fresh, remeasure, as_json):
+    """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
+
+    Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
+    Finished cells are cached by content (model config, weights digest, target, precision, options, tool
+    and edgevt versions): a repeated or interrupted run reuses them and computes only what is missing.
+
+    \b
+    edgevt matrix -m swiftformer-xs,swin-tiny -t onnx,tflite -p fp32,int8 --weights random
+    edgevt matrix --profile android-cpu -m 'swiftformer-*' --weights random
+    Options: KEY=VALUE goes to every target that has KEY, TARGET.KEY=VALUE to one (coreml.compute_units=ALL).
+    """
+    _set_json(as_json)
+    from edgevt import matrix as mx
+
+    plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
+                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout)
+    echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
+    report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
+                          remeasure=remeasure)
+    s = report["summary"]
+    human = (f"matrix: {s['cells']} cells — " + ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "skipped", "error", "crashed", "timeout",
+                                                                                  "unsupported") if s[k])
+             + f" ({s['cached']} from the cache)\nreports: {out_dir}/report.md, report.json, junit.xml, index.html")
+    _emit(ctx, report, human)
+    ctx.exit(code)
+# --- end matrix command ---
+
+
+# --- compare command (owned by the compare work) ---
+COMPARE_EXIT_HELP = """
+\b
+Exit codes:
+  0  no regression
+  1  a regression (latency or parity), or a baseline cell missing from the candidate
+  2  bad input (missing file, not JSON, not an edgevt report, newer schema)
+"""
+
+
+@cli.command("compare", epilog=COMPARE_EXIT_HELP)
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--threshold", type=click.FloatRange(min=0), default=0.10, show_default=True,
+              help="Relative change of the median latency that matters (0.10 = 10%).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Significance level of the one-sided Mann–Whitney U test on the raw timing samples.")
+@click.option("--allow-missing", is_flag=True,
+              help="A baseline cell absent (or no longer checked) in the candidate does not fail the gate.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the Markdown summary to FILE.")
+@json_option
+@click.pass_context
+def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_file, as_json):
+    """Compare two runs cell by cell (a CI gate): exit 1 on a regression (latency or parity), 2 on bad input.
+
+    BASELINE and CANDIDATE are report.json files (or run directories holding one) from `edgevt matrix`,
+    `export`, `validate` or `bench`; cells are matched by MODEL/TARGET/PRECISION.
+
+    \b
+    Latency regresses when both hold: the candidate's median is more than --threshold above the
+    baseline's, and a one-sided Mann–Whitney U test on the raw samples (candidate slower) gives
+    p < --alpha. An improvement is the mirror image. Fewer than 5 samples a side, a different
+    engine, or latency measured on one side only is "not comparable", never a regression.
+    Parity regresses when a cell that passed fails, errors, crashes or times out; drift that
+    still passes (cosine, top-1) is reported but does not gate. A baseline cell missing from the
+    candidate regresses unless --allow-missing. Latency is only comparable on one machine: a
+    warning says when the environments differ.
+
+    Prints a Markdown summary for a pull-request comment (or the comparison as JSON with --json).
+    """
+    _set_json(as_json)
+    from edgevt.compare import Rule, compare_paths, markdown
+    from edgevt.errors import EXIT_OK, EXIT_PARITY
+    from edgevt.fsio import atomic_write_text
+
+    comparison = compare_paths(baseline, candidate, Rule(threshold, alpha, allow_missing))
+    text = markdown(comparison)
+    if out_file:
+        atomic_write_text(out_file, text)
+    _emit(ctx, comparison.to_dict(), text.rstrip("\n"))
+    ctx.exit(EXIT_PARITY if comparison.regressed else EXIT_OK)
+# --- end compare command ---
 
 
 def _finish(ctx, outcome) -> None:

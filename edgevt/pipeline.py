@@ -42,13 +42,14 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def make_reference(model: str, weights: str, seed: int, log: Log) -> Reference:
+def make_reference(model, weights: str, seed: int, log: Log) -> Reference:
+    """model: a name (resolved here) or an already resolved ModelSpec (a matrix worker gets one from its parent)."""
     from edgevt.exporters.base import run_batched
     from edgevt.exporters.torch_eager import TorchEagerRunner
     from edgevt.inputs import parity_samples
     from edgevt.models.loading import load_model, resolve_spec
 
-    spec = resolve_spec(model)
+    spec = resolve_spec(model) if isinstance(model, str) else model
     log(f"loading {spec.name} ({weights} weights{f', seed {seed}' if weights == 'random' else ''})")
     loaded = load_model(spec, weights, seed)
     samples = parity_samples(spec.preprocess, seed)

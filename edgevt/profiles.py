@@ -12,7 +12,8 @@ from edgevt.bench import BenchSettings
 from edgevt.errors import ProfileError, UsageError
 from edgevt.parity import Precision, Thresholds
 
-TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench"}
+TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix"}
+MATRIX_KEYS = ("models", "targets", "precisions", "options")
 BENCH_KEYS = {"runs": int, "warmup": int, "threads": int, "min_time_s": (int, float)}
 
 
@@ -26,6 +27,8 @@ class Profile:
     options: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, float] = field(default_factory=dict)
     bench: dict[str, Any] = field(default_factory=dict)
+    # `edgevt matrix --profile`: models, targets and precisions lists, and options per target
+    matrix: dict[str, Any] = field(default_factory=dict)
 
 
 def bundled_names() -> list[str]:
@@ -100,7 +103,45 @@ def load_profile(name_or_path: str) -> Profile:
         if key not in BENCH_KEYS:
             raise ProfileError(src, f"bench.{key}", f"unknown key; allowed: {', '.join(BENCH_KEYS)}")
         prof.bench[key] = _number(src, f"bench.{key}", value, BENCH_KEYS[key])
+    if "matrix" in data:
+        prof.matrix = _matrix_section(src, data["matrix"])
     return prof
+
+
+def _matrix_section(src: str, data: Any) -> dict[str, Any]:
+    from edgevt.exporters import get_target
+
+    if not isinstance(data, dict):
+        raise ProfileError(src, "matrix", "expected a mapping with models, targets, precisions, options")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in MATRIX_KEYS:
+            raise ProfileError(src, f"matrix.{key}", f"unknown key; allowed: {', '.join(MATRIX_KEYS)}")
+        if key == "options":
+            continue
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ProfileError(src, f"matrix.{key}", "expected a non-empty list of names")
+        out[key] = list(value)
+    for name in out.get("targets", []):
+        try:
+            get_target(name)
+        except UsageError as exc:
+            raise ProfileError(src, "matrix.targets", exc.message) from None
+    for text in out.get("precisions", []):
+        try:
+            Precision.parse(text)
+        except ValueError:
+            raise ProfileError(src, "matrix.precisions", f"{text!r} is not one of int8, {', '.join(p.value for p in Precision)}") from None
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise ProfileError(src, "matrix.options", "expected a mapping of target name to its options")
+    for target_name, values in options.items():
+        try:
+            get_target(target_name).parse_options(values if isinstance(values, dict) else {"<not a mapping>": values})
+        except UsageError as exc:
+            raise ProfileError(src, f"matrix.options.{target_name}", exc.message) from None
+    out["options"] = {t: dict(v) for t, v in options.items()}
+    return out
 
 
 def bench_settings(profile: Profile | None, defaults: dict | None = None, **cli: Any) -> BenchSettings:

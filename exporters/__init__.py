@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import os
 from pathlib import Path
 
 from edgevt.errors import RuntimeUnavailable, UsageError
@@ -17,18 +18,34 @@ _TARGET_MODULES = {
 }
 
 
+EXTRA_TARGETS_ENV = "EDGEVT_EXTRA_TARGETS"
+
+
+def _modules() -> dict[str, str]:
+    """The built-in targets, plus NAME=MODULE pairs (comma-separated) from $EDGEVT_EXTRA_TARGETS: a module
+    defining TARGET, for a target that lives outside edgevt. Read on each call, so worker processes see it too."""
+    extra = {}
+    for item in filter(None, (p.strip() for p in os.environ.get(EXTRA_TARGETS_ENV, "").split(","))):
+        name, sep, module = item.partition("=")
+        if not sep or not name or not module:
+            raise UsageError(f"${EXTRA_TARGETS_ENV}: {item!r} is not NAME=MODULE")
+        extra[name.strip()] = module.strip()
+    return {**_TARGET_MODULES, **extra}
+
+
 def target_names() -> list[str]:
-    return list(_TARGET_MODULES)
+    return list(_modules())
 
 
 def get_target(name: str):
-    if name not in _TARGET_MODULES:
-        close = difflib.get_close_matches(name, list(_TARGET_MODULES), n=2)
+    modules = _modules()
+    if name not in modules:
+        close = difflib.get_close_matches(name, list(modules), n=2)
         raise UsageError(
             f"unknown target {name!r}",
-            f"did you mean {', '.join(close)}?" if close else f"targets: {', '.join(_TARGET_MODULES)}",
+            f"did you mean {', '.join(close)}?" if close else f"targets: {', '.join(modules)}",
         )
-    return importlib.import_module(_TARGET_MODULES[name]).TARGET
+    return importlib.import_module(modules[name]).TARGET
 
 
 def missing_requirements(target) -> list[str]:
@@ -42,8 +59,8 @@ def require(target) -> None:
 
 
 def target_for_artifact(path: Path):
-    for name in _TARGET_MODULES:
+    for name in _modules():
         target = get_target(name)
         if path.name.endswith(target.suffix):
             return target
-    raise UsageError(f"{path.name}: not an artifact edgevt knows (suffixes: {', '.join(get_target(n).suffix for n in _TARGET_MODULES)})")
+    raise UsageError(f"{path.name}: not an artifact edgevt knows (suffixes: {', '.join(get_target(n).suffix for n in _modules())})")

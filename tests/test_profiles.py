@@ -11,7 +11,37 @@ def test_every_bundled_profile_loads(name):
 
     prof = load_profile(name)
     assert prof.target in target_names() and prof.description
-    assert prof.target == name.split("-")[0] or name == "ci-fast"  # a profile's name starts with its target
+    # a target recipe's name starts with its target; device recipes are named after the device
+    assert prof.target == name.split("-")[0] or name in DEVICE_PROFILES
+
+
+DEVICE_PROFILES = {"ci-fast", "iphone-ane", "android-cpu", "edge-linux"}
+
+
+@pytest.mark.parametrize("name", sorted(DEVICE_PROFILES))
+def test_device_profiles_expand_to_a_matrix(name):
+    from edgevt.matrix import make_plan
+
+    prof = load_profile(name)
+    plan = make_plan(None if prof.matrix.get("models") else "swiftformer-xs", None, None, name, "random", 0, {}, {}, {}, None)
+    assert plan.cells and all(not c.unsupported for c in plan.cells)
+    assert {c.target for c in plan.cells} == set(prof.matrix["targets"])
+    if prof.target in plan.targets:  # the recipe's options reach its target's cells
+        assert all(c.options[k] == v for c in plan.cells if c.target == prof.target for k, v in prof.options.items())
+
+
+def test_iphone_and_android_recipes_say_what_the_issue_asks():
+    ane, android = make_plan_for("iphone-ane"), make_plan_for("android-cpu")
+    assert {(c.target, c.precision, c.options["compute_units"]) for c in ane.cells} == {("coreml", "fp16", "CPU_AND_NE")}
+    assert {c.precision for c in android.cells} == {"fp32", "int8-dynamic"} and {c.target for c in android.cells} == {"tflite"}
+
+
+def make_plan_for(name):
+    from edgevt.matrix import make_plan
+
+    return make_plan(None, None, None, name, "random", 0, {}, {}, {}, None)
+
+
 
 
 def test_bundled_int8_profile_values():
@@ -37,6 +67,12 @@ def write(tmp_path, text):
         ("bench:\n  runs: -1\n", "bench.runs"),
         ("target: tpu\n", "target"),
         ("- a list\n", "<file>"),
+        ("matrix: [a]\n", "matrix"),
+        ("matrix:\n  model: [swiftformer-xs]\n", "matrix.model"),
+        ("matrix:\n  targets: []\n", "matrix.targets"),
+        ("matrix:\n  targets: [tpu]\n", "matrix.targets"),
+        ("matrix:\n  precisions: [fp8]\n", "matrix.precisions"),
+        ("matrix:\n  options:\n    onnx:\n      colour: red\n", "matrix.options.onnx"),
     ],
 )
 def test_bad_profiles_name_the_file_and_key(tmp_path, text, key):

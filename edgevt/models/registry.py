@@ -124,3 +124,18 @@ def get_spec(name: str) -> ModelSpec:
             return by_id[name.lower()]
         close = difflib.get_close_matches(name.lower(), list(_REGISTRY.models), n=3, cutoff=0.5)
         raise UnknownModelError(name, close) from None
+
+
+def spec_to_dict(spec: ModelSpec) -> dict:
+    """A spec as plain data, so a worker process can rebuild exactly the variant its parent resolved."""
+    from dataclasses import asdict, fields
+
+    out = {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in ("config", "family", "preprocess")}
+    return {**out, "config": dict(spec.config), "family": asdict(spec.family), "preprocess": asdict(spec.preprocess)}
+
+
+def spec_from_dict(data: dict) -> ModelSpec:
+    pre = dict(data["preprocess"])
+    pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
+    rest = {k: v for k, v in data.items() if k not in ("config", "family", "preprocess")}
+    return ModelSpec(**rest, family=Family(**data["family"]), config=MappingProxyType(dict(data["config"])), preprocess=Preprocess(**pre))

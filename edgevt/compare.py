@@ -1,0 +1,398 @@
+"""`edgevt compare`: did a candidate run get slower or less faithful than a baseline run? A CI regression gate.
+
+Latency is judged on the raw timing samples, not on two p50 numbers, because one noisy p50 would make the
+gate flaky: a cell regresses only when the change is both large (ratio of medians beyond the threshold) and
+unlikely to be noise (one-sided Mann–Whitney U, p < alpha). Parity gates on status: a cell that passed and
+no longer passes is a regression; smaller drifts (cosine, top-1) are reported but do not gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from edgevt import REPORT_SCHEMA_VERSION
+from edgevt.errors import UsageError
+
+SINGLE_COMMANDS = ("export", "validate", "bench")
+FAILED = ("fail", "error", "crashed", "timeout")  # the cell ran and did not pass
+MIN_SAMPLES = 5
+MACHINE_KEYS = ("host_cpu", "logical_cpus", "machine", "threads")
+REPORT_HINT = "pass a report.json written by `edgevt matrix`, `export`, `validate` or `bench`, or the run directory holding it"
+
+
+class Verdict(Enum):
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    UNCHANGED = "unchanged"
+    NOT_COMPARABLE = "not comparable"
+    MISSING = "missing"
+    NEW = "new"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What counts as a regression; checked here too because the library is callable without the CLI."""
+
+    threshold: float = 0.10  # relative change of the median latency
+    alpha: float = 0.01  # significance level of the one-sided Mann–Whitney U test
+    allow_missing: bool = False  # a baseline cell absent (or no longer checked) in the candidate does not gate
+    min_samples: int = MIN_SAMPLES
+
+    def __post_init__(self):
+        if not self.threshold >= 0:
+            raise UsageError(f"threshold {self.threshold} is negative", "pass a relative change such as 0.10 for 10%")
+        if not 0 < self.alpha < 1:
+            raise UsageError(f"alpha {self.alpha} is not between 0 and 1", "pass a significance level such as 0.01")
+
+
+@dataclass
+class RunReport:
+    """One report.json reduced to what compare needs: cells by id, in the matrix cell shape."""
+
+    path: Path
+    command: str
+    created: str | None
+    environment: dict
+    cells: dict[str, dict]
+
+
+@dataclass
+class LatencyComparison:
+    verdict: Verdict
+    baseline_p50_ms: float | None = None
+    candidate_p50_ms: float | None = None
+    ratio: float | None = None  # candidate median / baseline median, from samples_ms
+    ratio_ci95: tuple[float, float] | None = None  # bootstrap of the ratio of medians
+    shift_ms: float | None = None  # Hodges–Lehmann: median of all candidate - baseline differences
+    p_slower: float | None = None  # one-sided Mann–Whitney U, H1: candidate slower
+    p_faster: float | None = None  # the other tail
+    p_value: float | None = None  # the tail of the observed direction, the one a reader wants to see
+    reason: str | None = None  # why it is not comparable
+
+
+@dataclass
+class ParityComparison:
+    verdict: Verdict
+    before: str | None
+    after: str | None
+    cosine_delta: float | None = None  # worst cosine over outputs, candidate - baseline
+    top1_delta: float | None = None
+
+
+@dataclass
+class CellComparison:
+    id: str
+    verdict: Verdict
+    regressed: bool
+    latency: LatencyComparison | None = None
+    parity: ParityComparison | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    baseline: RunReport
+    candidate: RunReport
+    rule: Rule
+    cells: list[CellComparison]
+    warnings: list[str]
+
+    @property
+    def regressions(self) -> list[CellComparison]:
+        return [c for c in self.cells if c.regressed]
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions)
+
+    def to_dict(self) -> dict:
+        def side(run: RunReport) -> dict:
+            return {"path": str(run.path), "command": run.command, "created": run.created, "environment": run.environment}
+
+        cells = [json.loads(json.dumps(dataclasses.asdict(c), default=lambda v: v.value)) for c in self.cells]  # enums to strings
+        return {"schema": "edgevt.compare", "schema_version": 1, "command": "compare", "regressed": self.regressed,
+                "regressions": [c.id for c in self.regressions], "rule": dataclasses.asdict(self.rule),
+                "baseline": side(self.baseline), "candidate": side(self.candidate), "warnings": self.warnings, "cells": cells}
+
+
+def _report_file(path: Path) -> Path:
+    if not path.exists():
+        raise UsageError(f"{path} does not exist", REPORT_HINT)
+    if not path.is_dir() or (path / "report.json").is_file():
+        return path / "report.json" if path.is_dir() else path
+    if (path / "report.failed.json").is_file():
+        raise UsageError(f"{path} has no report.json, only report.failed.json (a run that failed parity)",
+                         f"pass {path / 'report.failed.json'} explicitly to compare the failed run")
+    raise UsageError(f"{path} has no report.json", REPORT_HINT)
+
+
+def _check_schema(file: Path, data) -> None:
+    if not isinstance(data, dict) or data.get("schema") != "edgevt.report":
+        raise UsageError(f"{file} is not an edgevt report (no \"schema\": \"edgevt.report\")", REPORT_HINT)
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > REPORT_SCHEMA_VERSION:
+        raise UsageError(f"{file} has report schema_version {version!r}; this edgevt reads up to {REPORT_SCHEMA_VERSION}",
+                         "upgrade edgevt (pip install -U edgevt) to compare reports written by a newer version")
+    if data.get("command") not in ("matrix", *SINGLE_COMMANDS):
+        raise UsageError(f"{file} is a report of command {data.get('command')!r}, which compare cannot read", REPORT_HINT)
+
+
+def _single_cell(file: Path, data: dict) -> dict:
+    """An export/validate/bench report as one cell; a bench without a model falls back to the artifact's name."""
+    model = (data.get("model") or {}).get("name") or Path((data.get("artifact") or {}).get("path") or "unknown").name
+    target, precision = data.get("target") or "unknown", data.get("precision") or "unknown"
+    parity = data.get("parity")
+    return {"id": f"{model}/{target}/{precision}", "model": model, "target": target, "precision": precision,
+            "status": parity.get("status") if isinstance(parity, dict) else None, "parity": parity, "latency": data.get("latency")}
+
+
+def _matrix_cells(file: Path, data: dict) -> list[dict]:
+    cells = data.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) and isinstance(c.get("id"), str) for c in cells):
+        raise UsageError(f"{file}: a matrix report needs a \"cells\" list whose entries each have an \"id\"",
+                         "the file looks truncated or edited; re-run `edgevt matrix`")
+    return cells
+
+
+def load_run(path: Path | str) -> RunReport:
+    """A report.json (or a run directory holding one); anything else is a UsageError that says what to pass."""
+    file = _report_file(Path(path))
+    try:
+        data = json.loads(file.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}", REPORT_HINT) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{file} is not valid JSON ({exc})", REPORT_HINT) from exc
+    _check_schema(file, data)
+    cells = _matrix_cells(file, data) if data["command"] == "matrix" else [_single_cell(file, data)]
+    by_id: dict[str, dict] = {}
+    for cell in cells:
+        if cell["id"] in by_id:
+            raise UsageError(f"{file}: cell {cell['id']!r} appears twice", "re-run `edgevt matrix`; a report has each cell once")
+        by_id[cell["id"]] = cell
+    env = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    return RunReport(file, data["command"], data.get("created"), env, by_id)
+
+
+def _num(value) -> float | None:
+    """Reports write inf/NaN as strings; those (and anything else odd) are not numbers to compare."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+    return float(value) if number else None
+
+
+def _samples(lat: dict) -> np.ndarray:
+    values = [_num(s) for s in lat.get("samples_ms") or []]
+    return np.asarray([v for v in values if v is not None], dtype=np.float64)
+
+
+def _p50(lat: dict | None) -> float | None:
+    if not lat or lat.get("status") != "measured":
+        return None
+    samples = _samples(lat)
+    return float(np.median(samples)) if len(samples) else _num((lat.get("warm") or {}).get("p50_ms"))
+
+
+def _capped(samples: np.ndarray, limit: int = 2000) -> np.ndarray:
+    """A seeded subsample of very long runs (--min-time) keeps the estimators below cheap."""
+    return np.random.default_rng(0).choice(samples, limit, replace=False) if len(samples) > limit else samples
+
+
+def _hodges_lehmann(base: np.ndarray, cand: np.ndarray) -> float:
+    """Median of all pairwise candidate - baseline differences: a shift estimate robust to outliers."""
+    return float(np.median(np.subtract.outer(_capped(cand), _capped(base))))
+
+
+def _bootstrap_ratio_ci(base: np.ndarray, cand: np.ndarray, n_boot: int = 1000) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    base, cand = _capped(base), _capped(cand)
+    mb = np.median(rng.choice(base, (n_boot, len(base))), axis=1)
+    mc = np.median(rng.choice(cand, (n_boot, len(cand))), axis=1)
+    ratios = mc / np.where(mb > 0, mb, np.nan)
+    lo, hi = np.nanpercentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _p(value) -> float:
+    return 1.0 if value is None or not np.isfinite(value) else float(value)
+
+
+def _latency_stats(base: np.ndarray, cand: np.ndarray, rule: Rule) -> LatencyComparison:
+    from scipy.stats import mannwhitneyu
+
+    mb, mc = float(np.median(base)), float(np.median(cand))
+    out = LatencyComparison(Verdict.UNCHANGED, mb, mc, ratio=mc / mb)
+    out.p_slower = _p(mannwhitneyu(cand, base, alternative="greater").pvalue)
+    out.p_faster = _p(mannwhitneyu(cand, base, alternative="less").pvalue)
+    out.p_value = out.p_slower if out.ratio >= 1 else out.p_faster
+    out.shift_ms = _hodges_lehmann(base, cand)
+    out.ratio_ci95 = _bootstrap_ratio_ci(base, cand)
+    if out.p_slower < rule.alpha and out.ratio - 1 > rule.threshold:
+        out.verdict = Verdict.REGRESSION
+    elif out.p_faster < rule.alpha and out.ratio < 1 - rule.threshold:
+        out.verdict = Verdict.IMPROVEMENT
+    return out
+
+
+def compare_latency(base: dict | None, cand: dict | None, rule: Rule) -> LatencyComparison:
+    """Only raw samples of one engine on both sides are compared; anything less is 'not comparable', never a regression."""
+    measured = [bool(lat) and lat.get("status") == "measured" for lat in (base, cand)]
+    bs, cs = (_samples(lat) if ok else np.empty(0) for lat, ok in zip((base, cand), measured))
+    if not any(measured):
+        reason = "latency not measured"
+    elif not all(measured):
+        side, lat = ("baseline", base) if not measured[0] else ("candidate", cand)
+        reason = f"latency not measured on one side ({side}: {(lat or {}).get('reason') or 'no latency'})"
+    elif base.get("engine") != cand.get("engine"):
+        reason = f"timed by different engines ({base.get('engine')} vs {cand.get('engine')})"
+    elif min(len(bs), len(cs)) < rule.min_samples:
+        reason = f"too few timing samples ({len(bs)} and {len(cs)}; need {rule.min_samples} on each side)"
+    elif np.median(bs) <= 0:
+        reason = "the baseline median is not positive"
+    else:
+        return _latency_stats(bs, cs, rule)
+    return LatencyComparison(Verdict.NOT_COMPARABLE, _p50(base), _p50(cand), reason=reason)
+
+
+def _worst_cosine(parity: dict | None) -> float | None:
+    values = [_num(o.get("cosine")) for o in (parity or {}).get("outputs") or [] if isinstance(o, dict)]
+    return min((v for v in values if v is not None), default=None)
+
+
+def _delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def compare_parity(base: dict, cand: dict, rule: Rule) -> tuple[ParityComparison, list[str]]:
+    """Status gates: pass -> fail/error/crashed/timeout regresses; pass -> not checked regresses unless allow_missing."""
+    before, after = base.get("status"), cand.get("status")
+    bp, cp = (c.get("parity") if isinstance(c.get("parity"), dict) else {} for c in (base, cand))
+    out = ParityComparison(Verdict.UNCHANGED, before, after, _delta(_worst_cosine(cp), _worst_cosine(bp)),
+                           _delta(_num(cp.get("top1_agreement")), _num(bp.get("top1_agreement"))))
+    notes = []
+    if before == "pass" and after in FAILED:
+        out.verdict = Verdict.REGRESSION
+    elif before == "pass" and after != "pass":
+        out.verdict = Verdict.NOT_COMPARABLE if rule.allow_missing else Verdict.REGRESSION
+        notes.append(f"parity no longer checked (status {after or 'none'}): a passing cell that is not re-checked could hide a failure")
+    elif before != "pass" and after == "pass":
+        out.verdict = Verdict.IMPROVEMENT
+    elif before != after:
+        notes.append(f"status changed {before or 'none'} → {after or 'none'} (neither passes; not gated)")
+    if before == after == "pass" and out.top1_delta is not None and out.top1_delta < 0:
+        notes.append(f"top-1 agreement fell {_num(bp.get('top1_agreement')):.1%} → {_num(cp.get('top1_agreement')):.1%} "
+                     "but still within the cell's thresholds (not gated)")
+    return out, notes
+
+
+_RANK = {Verdict.REGRESSION: 3, Verdict.IMPROVEMENT: 2, Verdict.UNCHANGED: 1, Verdict.NOT_COMPARABLE: 0}
+
+
+def compare_cell(cell_id: str, base: dict, cand: dict, rule: Rule) -> CellComparison:
+    latency = compare_latency(base.get("latency"), cand.get("latency"), rule)
+    parity, notes = compare_parity(base, cand, rule)
+    if latency.reason and latency.reason != "latency not measured":
+        notes.insert(0, latency.reason)
+    b_threads, c_threads = (((lat or {}).get("settings") or {}).get("threads") for lat in (base.get("latency"), cand.get("latency")))
+    if latency.ratio is not None and b_threads != c_threads:
+        notes.append(f"timed with different thread counts ({b_threads} vs {c_threads})")
+    verdict = max((latency.verdict, parity.verdict), key=_RANK.__getitem__)
+    return CellComparison(cell_id, verdict, verdict is Verdict.REGRESSION, latency, parity, notes)
+
+
+def _environment_warnings(base: RunReport, cand: RunReport) -> list[str]:
+    a, b = base.environment, cand.environment
+    if not a or not b:
+        return ["one report has no environment section: cannot tell whether both were measured on one machine"]
+    warnings = []
+    machine = [f"{k} {a.get(k)!r} → {b.get(k)!r}" for k in MACHINE_KEYS if a.get(k) != b.get(k)]
+    if machine:
+        warnings.append("the reports were measured on different machines or settings (" + "; ".join(machine) + "): latency across "
+                        "machines is not comparable, so latency verdicts may reflect the machine; compare runs measured on one machine")
+    pa, pb = {"edgevt": a.get("edgevt"), **(a.get("packages") or {})}, {"edgevt": b.get("edgevt"), **(b.get("packages") or {})}
+    versions = [f"{k} {pa[k]} → {pb[k]}" for k in sorted(set(pa) & set(pb)) if pa[k] != pb[k]]  # listed on both sides only
+    if versions:
+        warnings.append("different tool versions (" + ", ".join(versions) + "): a change may come from these versions")
+    return warnings
+
+
+def compare(base: RunReport, cand: RunReport, rule: Rule | None = None) -> Comparison:
+    rule = rule or Rule()
+    cells = [compare_cell(i, base.cells[i], cand.cells[i], rule) for i in base.cells if i in cand.cells]
+    gone = "a cell that disappears could hide a failure"
+    cells += [CellComparison(i, Verdict.MISSING, not rule.allow_missing, notes=[f"in the baseline only (was {c.get('status')}): {gone}"])
+              for i, c in base.cells.items() if i not in cand.cells]
+    cells += [CellComparison(i, Verdict.NEW, False, notes=[f"in the candidate only (status {c.get('status')})"])
+              for i, c in cand.cells.items() if i not in base.cells]
+    return Comparison(base, cand, rule, cells, _environment_warnings(base, cand))
+
+
+def compare_paths(baseline: Path | str, candidate: Path | str, rule: Rule | None = None) -> Comparison:
+    return compare(load_run(baseline), load_run(candidate), rule)
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    """'—' for a number that is not there; p-values ('p') below 1e-4 print as <0.0001."""
+    if value is None:
+        return "—"
+    if spec == "p":
+        return "<0.0001" if value < 1e-4 else f"{value:.2g}"
+    return "0" if value == 0 else format(value, spec) + unit
+
+
+def _change(lat: LatencyComparison | None) -> str:
+    if not lat or lat.ratio is None:
+        return "—"
+    ci = f" [{(lat.ratio_ci95[0] - 1):+.0%}, {(lat.ratio_ci95[1] - 1):+.0%}]" if lat.ratio_ci95 else ""
+    return f"{lat.ratio - 1:+.1%}{ci}"
+
+
+_MARK = {Verdict.REGRESSION: "❌ regression", Verdict.IMPROVEMENT: "✅ improvement", Verdict.UNCHANGED: "unchanged",
+         Verdict.NOT_COMPARABLE: "not comparable", Verdict.MISSING: "missing", Verdict.NEW: "new"}
+
+
+def _row(c: CellComparison) -> str:
+    lat, par = c.latency, c.parity
+    parity = f"{par.before or '—'} → {par.after or '—'}" if par else "—"
+    cells = [f"`{c.id}`", _fmt(lat and lat.baseline_p50_ms, ".2f", " ms"), _fmt(lat and lat.candidate_p50_ms, ".2f", " ms"),
+             _change(lat), _fmt(lat and lat.p_value, "p"), lat.verdict.value if lat else "—", parity,
+             _fmt(par and par.cosine_delta, "+.1e"), _MARK[c.verdict]]
+    return "| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |"
+
+
+def _verdict_line(comp: Comparison) -> str:
+    regs = comp.regressions
+    if regs:
+        names = ", ".join(f"`{c.id}`" for c in regs)
+        return f"❌ {len(regs)} regression{'s' if len(regs) != 1 else ''}: {names}"
+    improved = sum(c.verdict is Verdict.IMPROVEMENT for c in comp.cells)
+    matched = sum(c.verdict not in (Verdict.MISSING, Verdict.NEW) for c in comp.cells)
+    return f"✅ no regression ({matched} cell{'s' if matched != 1 else ''} compared, {improved} improved)"
+
+
+def markdown(comp: Comparison) -> str:
+    """A pull-request comment: the verdict first, then a row per matched cell, then warnings and missing/new cells."""
+    r = comp.rule
+    lines = [_verdict_line(comp), "", f"**edgevt compare** `{comp.baseline.path}` → `{comp.candidate.path}`", "",
+             f"Latency regresses when the candidate's median is more than {r.threshold:.0%} above the baseline's and a one-sided "
+             f"Mann–Whitney U test on the raw samples gives p < {r.alpha:g}; parity regresses when a passing cell no longer passes.", "",
+             "| cell | baseline p50 | candidate p50 | change [95% CI] | p | latency | parity | worst cosine Δ | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    matched = [c for c in comp.cells if c.verdict not in (Verdict.MISSING, Verdict.NEW)]
+    lines += [_row(c) for c in matched]
+    if comp.warnings:
+        lines += ["", "### Warnings", "", *[f"- ⚠️ {w}" for w in comp.warnings]]
+    notes = [f"- `{c.id}`: {n}" for c in matched for n in c.notes]
+    if notes:
+        lines += ["", "### Notes", "", *notes]
+    for verdict, title in ((Verdict.MISSING, "Missing cells"), (Verdict.NEW, "New cells")):
+        group = [c for c in comp.cells if c.verdict is verdict]
+        if group:
+            gate = " (❌ gates)" if verdict is Verdict.MISSING and not r.allow_missing else ""
+            lines += ["", f"### {title}{gate}", "", *[f"- `{c.id}`: {c.notes[0]}" for c in group]]
+    return "\n".join(lines) + "\n"

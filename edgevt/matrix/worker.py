@@ -1,0 +1,104 @@
+"""One matrix cell in its own process: `python -m edgevt.matrix.worker JOB.json`.
+
+A converter that segfaults or aborts takes down this process only; the parent records the crash and goes
+on. The job names the cache's artifact directory: an artifact already there is reused, a new one is staged
+in a scratch directory and renamed into place whole. The result goes to job["result_path"] as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from edgevt.errors import EdgevtError, first_line
+
+ENTRY = "entry.json"  # beside a cached artifact: how it was made
+
+
+def log(msg: str) -> None:
+    print(f"[cell {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[Path, dict, bool]:
+    """The cached artifact for this key, or a fresh export moved into the cache whole."""
+    from edgevt.fsio import place, sha256_file, size_bytes
+    from edgevt.pipeline import artifact_name
+
+    entry = artifact_dir / ENTRY
+    if reuse and entry.is_file():
+        info = json.loads(entry.read_text())
+        log(f"reusing the cached artifact {info['name']}")
+        return artifact_dir / info["name"], info["export"], True
+    name = artifact_name(ref.loaded.spec.name, precision, target.suffix)
+    stage = scratch / "artifact"
+    stage.mkdir()
+    result = target.export(ref.loaded, ref.samples, precision, options, stage, log)
+    final = stage / name
+    result.artifact.rename(final)
+    for leftover in stage.iterdir():  # exporters may leave side files; the cache keeps the artifact only
+        if leftover != final:
+            import shutil
+
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    details = {**result.details, "options": options}
+    info = {"name": name, "export": details, "bytes": size_bytes(final), "sha256": sha256_file(final)}
+    (stage / ENTRY).write_text(json.dumps(info, default=str))
+    place(stage, artifact_dir)  # one rename; an older entry of the same key (--fresh) is replaced only then
+    return artifact_dir / name, details, False
+
+
+def run_job(job: dict) -> dict:
+    from edgevt.bench import BenchSettings
+    from edgevt.exporters import get_target, require
+    from edgevt.fsio import sha256_file, size_bytes
+    from edgevt.models.registry import spec_from_dict
+    from edgevt.parity import Precision
+    from edgevt.pipeline import benchmark, check_parity, make_reference
+
+    cell = job["cell"]
+    target = get_target(cell["target"])
+    require(target)
+    precision = Precision.parse(cell["precision"], target.name)
+    ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log)
+    artifact, details, reused = _obtain_artifact(target, ref, precision, cell["options"], Path(job["artifact_dir"]), Path(job["scratch"]),
+                                                job.get("reuse_artifact", True))
+    settings = BenchSettings(**job["bench"])
+    parity = check_parity(target, artifact, ref, precision, job["tolerances"], settings.threads, log)
+    latency = benchmark(target, artifact, ref.samples.batch[:1], settings, log, ref.loaded.module)
+    return {"status": parity.status, "model_info": ref.loaded.describe(),
+            "artifact": {"path": str(artifact), "bytes": size_bytes(artifact), "sha256": sha256_file(artifact)},
+            "artifact_reused": reused, "export": details, "parity": parity.to_dict(), "latency": latency, "error": None}
+
+
+def error_result(exc: BaseException) -> dict:
+    if isinstance(exc, EdgevtError):
+        error = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    else:
+        error = {"type": type(exc).__name__, "message": first_line(exc), "hint": "see the cell's log for the traceback", "exit_code": 3}
+    return {"status": "error", "error": {**error, "signal": None}}
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    t0 = time.perf_counter()
+    try:
+        result = run_job(job)
+    except Exception as exc:  # noqa: BLE001 — every failure of a cell is data for the report, not a crash of the run
+        traceback.print_exc()
+        result = error_result(exc)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    from edgevt.report import to_json
+
+    out = Path(job["result_path"])
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(to_json(result))
+    os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

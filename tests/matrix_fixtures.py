@@ -1,0 +1,145 @@
+"""Synthetic matrix reports in the exact shape `edgevt matrix` writes (report.json, command "matrix").
+
+Used by the report-writer and compare tests so they do not need a real (slow) matrix run. The shape:
+
+    {schema, schema_version, created, command: "matrix", argv,
+     matrix: {models, targets, precisions, weights, seed, profile, bench, tolerances},
+     summary: {cells, pass, fail, skipped, error, crashed, timeout, unsupported, pending, cached},
+     environment: {...},
+     cells: [cell, ...]}
+
+    cell = {id: "MODEL/TARGET/PRECISION", model, target, precision, options,
+            status: pass | fail | skipped | error | crashed | timeout | unsupported | pending,
+            cached: bool, seconds, key, artifact_key,
+            model_info: {name, family, weights, seed, weights_sha256, ...} | None,
+            artifact: {path, bytes, sha256} | None, artifact_reused: bool (cached artifact, new parity/latency),
+            export: {...} | None,
+            parity: ParityReport.to_dict() | None,
+            latency: {status: measured, engine, cold, warm: {p50_ms, p90_ms, ...}, samples_ms, settings,
+                      baseline: {same for torch eager}, speedup_vs_torch_eager}
+                     | {status: skipped, reason} | None,
+            error: {type, message, hint, exit_code, signal, log_tail} | None}
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from edgevt import REPORT_SCHEMA_VERSION
+
+
+def _warm(samples: list[float]) -> dict:
+    a = np.asarray(samples)
+    return {
+        "runs": len(a), "warmup": 3, "p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "std_ms": float(a.std(ddof=1)),
+        "min_ms": float(a.min()), "median_ci95_ms": [float(np.percentile(a, 40)), float(np.percentile(a, 60))],
+    }
+
+
+def latency(p50: float, engine: str = "onnxruntime-cpu", torch_p50: float | None = None, runs: int = 30, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    samples = [round(float(p50 * (1 + 0.05 * rng.standard_normal())), 4) for _ in range(runs)]
+    lat = {"status": "measured", "engine": engine, "cold": {"load_ms": 40.0, "first_inference_ms": 2 * p50},
+           "warm": _warm(samples), "samples_ms": samples, "peak_rss_mb": 500.0,
+           "settings": {"runs": runs, "warmup": 3, "min_time_s": 0.0, "threads": 2}}
+    if torch_p50:
+        base = [round(float(torch_p50 * (1 + 0.05 * rng.standard_normal())), 4) for _ in range(runs)]
+        lat["baseline"] = {"engine": "torch-eager", "cold": {"load_ms": 0.1, "first_inference_ms": torch_p50},
+                           "warm": _warm(base), "samples_ms": base, "peak_rss_mb": 500.0, "settings": lat["settings"]}
+        lat["speedup_vs_torch_eager"] = lat["baseline"]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+    return lat
+
+
+def parity(status: str = "pass", cosine: float = 0.9999999, top1: float = 1.0, max_abs: float = 1e-5,
+           engine: str = "onnxruntime-cpu", precision: str = "fp32", failures: list[str] | None = None) -> dict:
+    return {
+        "status": status, "engine": engine, "reference": "torch-eager", "precision": precision,
+        "thresholds": {"atol": 1e-4, "rtol": 1e-4, "min_cosine": 0.99999, "min_top1": 1.0},
+        "outputs": [{"name": "logits", "max_abs": max_abs, "max_rel": max_abs / 5, "mean_abs": max_abs / 4, "cosine": cosine,
+                     "psnr_db": 90.0, "snr_db": 85.0, "nonfinite": 0, "allclose_violations": 0}],
+        "samples": 10, "photos": 8, "top1_agreement": top1, "top5_agreement": 1.0, "top1_disagreements": [],
+        "failures": failures or ([] if status == "pass" else [f"logits: cosine {cosine:.6f} < 0.99999"]),
+        "reason": None, "engine_seconds": 0.5, "diagnosis": None,
+    }
+
+
+def cell(model: str, target: str, precision: str, status: str = "pass", p50: float | None = 10.0, torch_p50: float | None = 30.0,
+         size: int = 5_000_000, cosine: float = 0.9999999, top1: float = 1.0, cached: bool = False, seed: int = 0,
+         error: dict | None = None) -> dict:
+    engines = {"onnx": "onnxruntime-cpu", "tflite": "tflite-xnnpack", "coreml": "mil-interpreter"}
+    suffix = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}[target]
+    ran = status in ("pass", "fail")
+    out = {
+        "id": f"{model}/{target}/{precision}", "model": model, "target": target, "precision": precision, "options": {},
+        "status": status, "cached": cached, "seconds": 12.5, "key": f"{seed:02d}" + "ab" * 31, "artifact_key": "cd" * 32,
+        "model_info": {"name": model, "family": model.split("-")[0], "weights": "random", "seed": 0,
+                       "weights_sha256": "ef" * 32, "input_shape": [1, 3, 224, 224]} if status != "unsupported" else None,
+        "artifact": {"path": f"/cache/artifacts/cd/{model}-{precision}{suffix}", "bytes": size, "sha256": "12" * 32} if ran else None,
+        "artifact_reused": False if ran else None,
+        "export": {"seconds": 3.0} if ran else None,
+        "parity": parity(status, cosine, top1, engine=engines[target], precision=precision) if ran else None,
+        "latency": None,
+        "error": error,
+    }
+    if ran:
+        if target == "coreml":
+            out["latency"] = {"status": "skipped", "reason": "Core ML runs only on macOS; this is Linux"}
+        elif p50 is not None:
+            out["latency"] = latency(p50, engines[target], torch_p50, seed=seed)
+    if status == "error" and error is None:
+        out["error"] = {"type": "ExportError", "message": "converter failed: unsupported op aten::foo", "hint": "try another precision",
+                        "exit_code": 3, "signal": None, "log_tail": "Traceback ...\nExportError: converter failed"}
+    if status == "crashed" and error is None:
+        out["error"] = {"type": "Crash", "message": "the cell's process was killed by SIGSEGV", "hint": None, "exit_code": None,
+                        "signal": "SIGSEGV", "log_tail": "Fatal Python error: Segmentation fault"}
+    return out
+
+
+def report(cells: list[dict]) -> dict:
+    statuses = ("pass", "fail", "skipped", "error", "crashed", "timeout", "unsupported", "pending")
+    summary = {"cells": len(cells), **{s: sum(c["status"] == s for c in cells) for s in statuses},
+               "cached": sum(bool(c.get("cached")) for c in cells)}
+    return {
+        "schema": "edgevt.report", "schema_version": REPORT_SCHEMA_VERSION, "created": "2026-11-21T10:00:00+00:00",
+        "command": "matrix", "argv": ["matrix"],
+        "matrix": {"models": sorted({c["model"] for c in cells}), "targets": sorted({c["target"] for c in cells}),
+                   "precisions": sorted({c["precision"] for c in cells}), "weights": "random", "seed": 0, "profile": None,
+                   "bench": {"runs": 30, "warmup": 3, "min_time_s": 0.0, "threads": 2}, "tolerances": {}},
+        "summary": summary,
+        "environment": {"edgevt": "0.1.0", "host_cpu": "Test CPU", "logical_cpus": 2, "machine": "x86_64", "os": "Linux 6",
+                        "python": "3.11.7", "threads": 2, "packages": {"torch": "2.13.0"}},
+        "cells": cells,
+    }
+
+
+def sample_report() -> dict:
+    """A mixed matrix: passes, a parity failure, a converter error, a crash, an unsupported precision, Core ML latency skipped."""
+    return report([
+        cell("swiftformer-xs", "onnx", "fp32", p50=12.0, torch_p50=30.0, size=12_400_000),
+        cell("swiftformer-xs", "onnx", "int8-dynamic", p50=8.0, torch_p50=30.0, size=3_400_000, cosine=0.9993, top1=1.0, seed=1),
+        cell("swiftformer-xs", "tflite", "fp32", p50=7.0, torch_p50=30.0, size=12_300_000, seed=2),
+        cell("swiftformer-xs", "tflite", "int8-dynamic", status="fail", p50=4.0, torch_p50=30.0, size=3_300_000, cosine=0.998,
+             top1=0.875, seed=3),
+        cell("swiftformer-xs", "coreml", "fp16", size=6_200_000, cosine=0.999998),
+        cell("swin-tiny", "onnx", "fp32", p50=80.0, torch_p50=150.0, size=113_000_000, seed=4),
+        cell("swin-tiny", "tflite", "fp32", status="error"),
+        cell("swin-tiny", "tflite", "int8-static", status="crashed"),
+        cell("swin-tiny", "coreml", "int8-dynamic", status="unsupported"),
+    ])
+
+
+def scaled(report_: dict, factor: float) -> dict:
+    """A copy whose latency samples (and the statistics derived from them) are `factor` times the original."""
+    out = copy.deepcopy(report_)
+    for c in out["cells"]:
+        lat = c.get("latency") or {}
+        if lat.get("status") != "measured":
+            continue
+        lat["samples_ms"] = [round(s * factor, 4) for s in lat["samples_ms"]]
+        lat["warm"] = {**_warm(lat["samples_ms"]), "warmup": lat["warm"]["warmup"]}
+        if lat.get("baseline"):
+            lat["speedup_vs_torch_eager"] = lat["baseline"]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+    return out

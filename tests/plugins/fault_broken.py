@@ -1,0 +1,1 @@
+from fault_targets import BROKEN as TARGET  # noqa: F401

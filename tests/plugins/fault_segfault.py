@@ -1,0 +1,1 @@
+from fault_targets import SEGFAULT as TARGET  # noqa: F401

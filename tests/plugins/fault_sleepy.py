@@ -1,0 +1,1 @@
+from fault_targets import SLEEPY as TARGET  # noqa: F401
