@@ -268,6 +268,7 @@ Exit codes:
               help="Where report.json, report.md, junit.xml and index.html go (rewritten after every cell).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEVT_CACHE_DIR", show_envvar=True,
               help="Content-addressed cache of artifacts and cell results (default: $XDG_CACHE_HOME/edgevt or ~/.cache/edgevt).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out cells whose MODEL/TARGET/PRECISION id matches, e.g. 'cvt-w24/*/int8*'; repeatable.")
 @click.option("--cell-timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="Seconds before a cell is stopped.")
 @click.option("--retry-failed", is_flag=True, help="Recompute cells whose cached result is an error or a crash.")
 @click.option("--fresh", is_flag=True, help="Ignore the cache: re-export and re-measure every cell (the cache is then updated).")
@@ -275,7 +276,7 @@ Exit codes:
 @json_option
 @click.pass_context
 def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, threads,
-           out_dir, cache_dir, cell_timeout, retry_failed, fresh, remeasure, as_json):
+           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
     Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
@@ -291,7 +292,7 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     from edgevt import matrix as mx
 
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
-                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout)
+                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude)
     echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)

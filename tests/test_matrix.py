@@ -83,6 +83,16 @@ def test_default_precision_is_each_targets_own_and_globs_expand():
     assert {(c.target, c.precision) for c in p.cells} == {("onnx", "fp32"), ("coreml", "fp16")}
 
 
+def test_exclude_leaves_out_matching_cells():
+    p = make_plan("tiny-swiftformer,tiny-cvt", "onnx,tflite", "fp32,int8", None, "random", 0, {}, {}, {}, None,
+                  exclude=("tiny-cvt/*/int8*", "*/tflite/fp32"))
+    assert sorted(c.id for c in p.cells) == ["tiny-cvt/onnx/fp32", "tiny-swiftformer/onnx/fp32", "tiny-swiftformer/onnx/int8-dynamic",
+                                              "tiny-swiftformer/tflite/int8-dynamic"]
+    assert p.describe()["exclude"] == ["tiny-cvt/*/int8*", "*/tflite/fp32"]
+    with pytest.raises(UsageError, match="leaves no cell"):
+        make_plan("tiny-cvt", "onnx", "fp32", None, "random", 0, {}, {}, {}, None, exclude=("*",))
+
+
 def test_options_go_to_the_targets_that_have_them():
     p = plan(targets="onnx,coreml", options={"coreml.compute_units": "CPU_AND_NE", "opset": 17})
     by_target = {c.target: c.options for c in p.cells}

@@ -16,7 +16,8 @@ MATRIX_BENCH_DEFAULTS = {"runs": 20, "warmup": 3}  # like `edgevt export`: a sho
 
 
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,
-              options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None) -> MatrixPlan:
+              options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None,
+              exclude: tuple[str, ...] = ()) -> MatrixPlan:
     """Command line over profile over defaults; everything is validated here, before the first cell runs."""
     from edgevt.exporters import get_target, require
     from edgevt.profiles import bench_settings, load_profile
@@ -42,7 +43,7 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     settings = replace(settings, threads=settings.threads or os.cpu_count() or 1)
     plan = MatrixPlan(specs=resolve_models(model_names), targets=target_names, precisions=list(dict.fromkeys(precision_texts)),
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
-                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s)
+                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude))
     plan.cells = expand(plan, per_target)
     return plan
 
@@ -126,6 +127,12 @@ def run(plan: MatrixPlan, out_dir: Path, cache_dir: Path | None, echo: Callable[
         state["report"] = reports.build(plan.describe(), entries, env)
         reports.write_all(state["report"], out_dir)
 
-    entries = run_matrix(plan, cache, out_dir, write, Progress(echo, tty), retry_failed=retry_failed, fresh=fresh,
-                         remeasure=remeasure)
+    try:
+        entries = run_matrix(plan, cache, out_dir, write, Progress(echo, tty), retry_failed=retry_failed, fresh=fresh,
+                             remeasure=remeasure)
+    except KeyboardInterrupt:
+        if echo:
+            echo(f"\ninterrupted: finished cells are cached and {out_dir}/report.json lists the rest as pending; "
+                 "run the same command again to resume")
+        raise
     return state["report"], exit_code(entries)

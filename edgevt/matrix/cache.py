@@ -8,6 +8,7 @@ are written by rename, so a killed run leaves either a whole entry or none.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,18 +71,28 @@ def _versions(dists: list[str]) -> dict[str, str | None]:
 
 def target_packages(target) -> list[str]:
     """The distributions a target's required modules come from (converter and runtime versions)."""
+    mapping = _distributions()
+    return [dist for module in target.requires for dist in mapping.get(module.split(".")[0], [module])]
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict:
     import importlib.metadata
 
-    mapping = importlib.metadata.packages_distributions()
-    return [dist for module in target.requires for dist in mapping.get(module.split(".")[0], [module])]
+    return importlib.metadata.packages_distributions()  # scans every installed distribution: once per process
 
 
 def source_digest(modules: list[str]) -> str:
     """Digest of the source files of these modules (a package: all its .py files)."""
+    return _source_digest(tuple(sorted(modules)))
+
+
+@functools.lru_cache(maxsize=64)
+def _source_digest(modules: tuple[str, ...]) -> str:
     import importlib.util
 
     h = hashlib.sha256()
-    for module in sorted(modules):
+    for module in modules:
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:
             h.update(f"missing:{module}".encode())

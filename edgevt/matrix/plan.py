@@ -35,6 +35,7 @@ class MatrixPlan:
     tolerances: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
     cell_timeout_s: float | None = None
+    exclude: list[str] = field(default_factory=list)  # globs over cell ids (MODEL/TARGET/PRECISION) left out of the run
     cells: list[Cell] = field(default_factory=list)
 
     def describe(self) -> dict:
@@ -42,7 +43,7 @@ class MatrixPlan:
 
         return {"models": list(self.specs), "targets": self.targets, "precisions": self.precisions, "weights": self.weights,
                 "seed": self.seed, "profile": self.profile, "bench": asdict(self.bench), "tolerances": self.tolerances,
-                "cell_timeout_s": self.cell_timeout_s}
+                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude}
 
 
 def split_list(text: str | None) -> list[str]:
@@ -104,6 +105,9 @@ def expand(plan: MatrixPlan, options: dict[str, dict[str, Any]]) -> list[Cell]:
             for model in plan.specs:
                 cells.append(Cell(model, target_name, precision.value, parsed, reason))
     order = {m: i for i, m in enumerate(plan.specs)}
+    cells = [c for c in cells if not any(fnmatch.fnmatch(c.id, pattern) for pattern in plan.exclude)]
+    if not cells:
+        raise UsageError("--exclude leaves no cell to run", "cell ids look like swin-tiny/tflite/int8-dynamic")
     return sorted(cells, key=lambda c: order[c.model])  # stable: model-major, then target and precision as given
 
 

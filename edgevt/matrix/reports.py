@@ -69,6 +69,7 @@ def markdown(report: dict) -> str:
     counts = ", ".join(f"{s[k]} {k}" for k in STATUSES if s.get(k))
     seed = f" (seed {m['seed']})" if m["weights"] == "random" else ""
     profile = f", profile {m['profile']}" if m.get("profile") else ""
+    profile += f"; excluded: {', '.join(f'`{x}`' for x in m['exclude'])}" if m.get("exclude") else ""
     lines = [f"# edgevt matrix: {len(m['models'])} model(s) × {', '.join(m['targets'])} × {', '.join(m['precisions'])}", "",
              f"{s['cells']} cells: {counts} ({s['cached']} from the cache). Weights: {m['weights']}{seed}{profile}. "
              f"Host: {env.get('host_cpu')}, {env.get('logical_cpus')} logical CPUs, {m['bench'].get('threads')} threads.", "",
