@@ -64,7 +64,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "matrix-resume.md")
     args = ap.parse_args()
     rows = []
-    for i in range(args.repeats):
+    for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             first_s, first = edgevt(tmp / "cache", tmp / "run")
@@ -75,6 +75,7 @@ def main() -> int:
         print(json.dumps(rows[-1]))
     env = environment()
     med = {k: statistics.median(r[k] for r in rows) for k in ("first_s", "rerun_s", "killed_after_s", "resume_s")}
+    per_repeat = ", ".join(f"{r['cached_on_resume']}/{r['computed_on_resume']}" for r in rows)
     lines = [
         "# Matrix cache: repeat and resume",
         "",
@@ -86,9 +87,9 @@ def main() -> int:
         f"({med['rerun_s'] / med['first_s']:.1%} of the first), every cell from the cache, parity identical in "
         f"{sum(r['identical_parity'] for r in rows)}/{len(rows)} repeats.",
         f"- Killed with SIGKILL {med['killed_after_s']:.1f} s in (median; as soon as the first cell was cached), then resumed: "
-        f"the resumed run took {med['resume_s']:.1f} s, served {sum(r['cached_on_resume'] for r in rows)}/{len(rows)} finished "
-        f"cells from the cache and recomputed {sum(r['computed_on_resume'] for r in rows)} (the one in flight each time); "
-        f"finished cells untouched in {sum(r['finished_cells_untouched'] for r in rows)}/{len(rows)}.",
+        f"the resumed run took {med['resume_s']:.1f} s (median). Cells served from the cache / recomputed on resume, per repeat: "
+        f"{per_repeat} (the finished cell / the one in flight); "
+        f"the finished cell's cache entry was left untouched in {sum(r['finished_cells_untouched'] for r in rows)}/{len(rows)}.",
         "",
         "| repeat | first s | rerun s | rerun cached | identical parity | killed after s | resume s | cached on resume | "
         "recomputed on resume | statuses after resume |",

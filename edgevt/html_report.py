@@ -254,7 +254,9 @@ def _ship_html(facts: list[dict], models: list[str]) -> str:
                     + (f" ({speed:.2f}× torch eager)" if speed is not None else "")
                     + f", {_fmt(b['mb'], suffix=' MB')}, worst cosine {_fmt(b['cos'], '.7f')}")
         else:
-            text = "no passing cell has a measured latency" if passed else '<span class="bad">none passed</span>'
+            pending = any(f["model"] == model and f["status"] == "pending" for f in facts)
+            text = ("no passing cell has a measured latency" if passed else "not run yet (cells pending)" if pending
+                    else '<span class="bad">none passed</span>')
         hidden: dict[str, list[str]] = {}  # one note per reason: Core ML is skipped alike for every precision
         for f in (f for f in passed if f["p50"] is None):
             hidden.setdefault(f["lat_note"], []).append(f"{f['target']} {f['precision']}")

@@ -64,3 +64,12 @@ def test_write_all_writes_the_four_files_as_standard_json(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(reports.FILES)
     data = json.loads((tmp_path / "report.json").read_text())  # inf written as a string: still standard JSON
     assert data["cells"][0]["parity"]["outputs"][0]["psnr_db"] == "inf"
+
+
+def test_a_model_whose_cells_are_still_pending_is_not_called_a_failure():
+    from edgevt.html_report import render
+
+    rep = fx.report([fx.cell("m", "onnx", "fp32", status="pending")])
+    assert reports.ship_candidates(rep["cells"]) == {"m": "not run yet (cells pending)"}
+    page = render(rep)
+    assert "not run yet (cells pending)" in page and "none passed" not in page

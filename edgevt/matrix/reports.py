@@ -59,6 +59,8 @@ def ship_candidates(entries: list[dict]) -> dict[str, str]:
                 out[model] += f" (also passing, latency not measured here: {', '.join(untimed)})"
         elif cells:
             out[model] = "passing, latency not measured here: " + ", ".join(f"{e['target']} {e['precision']}" for e in cells)
+        elif any(e["model"] == model and e["status"] == "pending" for e in entries):
+            out[model] = "not run yet (cells pending)"
         else:
             out[model] = "no cell passed"
     return out
