@@ -243,22 +243,23 @@ def _table_html(facts: list[dict]) -> str:
 
 def _ship_html(facts: list[dict], models: list[str]) -> str:
     """Per model, the fastest cell that passed parity: the one to ship, unless a skipped latency hides a faster one."""
+    from edgevt.matrix.reports import ShipChoice, ship_choices
+
+    choices = ship_choices(facts, lambda f: f["model"], lambda f: f["status"], lambda f: f["p50"])
     items = []
     for model in models:
-        passed = [f for f in facts if f["model"] == model and f["status"] == "pass"]
-        timed = [f for f in passed if f["p50"] is not None]
-        if timed:
-            b = min(timed, key=lambda f: f["p50"])
+        choice = choices.get(model) or ShipChoice()
+        b = choice.best
+        if b:
             speed = _num(b["speedup"], finite=True)
             text = (f"<b>{esc(b['target'])} {esc(b['precision'])}</b>: p50 {_fmt(b['p50'], suffix=' ms')}"
                     + (f" ({speed:.2f}× torch eager)" if speed is not None else "")
                     + f", {_fmt(b['mb'], suffix=' MB')}, worst cosine {_fmt(b['cos'], '.7f')}")
         else:
-            pending = any(f["model"] == model and f["status"] == "pending" for f in facts)
-            text = ("no passing cell has a measured latency" if passed else "not run yet (cells pending)" if pending
+            text = ("no passing cell has a measured latency" if choice.passed else "not run yet (cells pending)" if choice.pending
                     else '<span class="bad">none passed</span>')
         hidden: dict[str, list[str]] = {}  # one note per reason: Core ML is skipped alike for every precision
-        for f in (f for f in passed if f["p50"] is None):
+        for f in choice.untimed:
             hidden.setdefault(f["lat_note"], []).append(f"{f['target']} {f['precision']}")
         text += "".join(f'<span class="muted"> · {esc(", ".join(ids))} not compared ({esc(note)})</span>' for note, ids in hidden.items())
         items.append(f'<li><span class="m">{esc(model)}</span> → {text}</li>')

@@ -82,7 +82,6 @@ class Progress:
         self._show(f"matrix: {self.total} cells, {cached} from the cache, {self.total - self.done} to run", keep=True)
 
     def start(self, cell) -> None:
-        self.current = cell.id
         self._show(self._bar(cell.id), keep=not self.tty)
 
     def finish(self, entry: dict) -> None:

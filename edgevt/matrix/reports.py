@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from edgevt.fsio import atomic_write_text
 
@@ -42,27 +44,46 @@ def _why(entry: dict) -> str:
     return err.get("message") or ""
 
 
+@dataclass
+class ShipChoice:
+    """Per model: the passing cell with the lowest p50 here (best), passing cells without a measured p50, and
+    whether cells are still pending. Cells are whatever the caller renders (report entries or derived rows)."""
+
+    best: Any = None
+    untimed: list = field(default_factory=list)
+    passed: bool = False
+    pending: bool = False
+
+
+def ship_choices(cells: list, model_of: Callable, status_of: Callable, p50_of: Callable) -> dict[str, ShipChoice]:
+    out = {}
+    for model in dict.fromkeys(model_of(c) for c in cells):
+        mine = [c for c in cells if model_of(c) == model]
+        passed = [c for c in mine if status_of(c) == "pass"]
+        timed = [c for c in passed if p50_of(c) is not None]
+        out[model] = ShipChoice(min(timed, key=p50_of) if timed else None, [c for c in passed if p50_of(c) is None],
+                                bool(passed), any(status_of(c) == "pending" for c in mine))
+    return out
+
+
 def ship_candidates(entries: list[dict]) -> dict[str, str]:
     """Per model: the passing cell with the lowest p50 here, or why there is none."""
+    def p50(e: dict):
+        return _measured(e)["warm"]["p50_ms"] if _measured(e) else None
+
     out = {}
-    for model in dict.fromkeys(e["model"] for e in entries):
-        cells = [e for e in entries if e["model"] == model and e["status"] == "pass"]
-        timed = sorted((e for e in cells if _measured(e)), key=lambda e: _measured(e)["warm"]["p50_ms"])
-        if timed:
-            best = timed[0]
-            lat = _measured(best)
+    for model, choice in ship_choices(entries, lambda e: e["model"], lambda e: e["status"], p50).items():
+        untimed = ", ".join(f"{e['target']} {e['precision']}" for e in choice.untimed)
+        if choice.best:
+            best, lat = choice.best, _measured(choice.best)
             ratio = lat.get("speedup_vs_torch_eager")
             out[model] = (f"{best['target']} {best['precision']}: p50 {lat['warm']['p50_ms']:.3f} ms"
-                          f"{f', {ratio:.2f}× torch eager' if ratio else ''}, cosine {_num(worst_cosine(best), '.7f')}")
-            untimed = [f"{e['target']} {e['precision']}" for e in cells if not _measured(e)]
-            if untimed:
-                out[model] += f" (also passing, latency not measured here: {', '.join(untimed)})"
-        elif cells:
-            out[model] = "passing, latency not measured here: " + ", ".join(f"{e['target']} {e['precision']}" for e in cells)
-        elif any(e["model"] == model and e["status"] == "pending" for e in entries):
-            out[model] = "not run yet (cells pending)"
+                          f"{f', {ratio:.2f}× torch eager' if ratio else ''}, cosine {_num(worst_cosine(best), '.7f')}"
+                          + (f" (also passing, latency not measured here: {untimed})" if untimed else ""))
+        elif choice.passed:
+            out[model] = "passing, latency not measured here: " + untimed
         else:
-            out[model] = "no cell passed"
+            out[model] = "not run yet (cells pending)" if choice.pending else "no cell passed"
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -41,8 +42,6 @@ def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, 
     result.artifact.rename(final)
     for leftover in stage.iterdir():  # exporters may leave side files; the cache keeps the artifact only
         if leftover != final:
-            import shutil
-
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     details = {**result.details, "options": options}
     info = {"name": name, "export": details, "bytes": size_bytes(final), "sha256": sha256_file(final)}
