@@ -18,6 +18,7 @@ import numpy as np
 
 from edgevt import REPORT_SCHEMA_VERSION
 from edgevt.errors import UsageError
+from edgevt.parity import worst_cosine
 
 SINGLE_COMMANDS = ("export", "validate", "bench")
 FAILED = ("fail", "error", "crashed", "timeout")  # the cell ran and did not pass
@@ -259,11 +260,6 @@ def compare_latency(base: dict | None, cand: dict | None, rule: Rule) -> Latency
     return LatencyComparison(Verdict.NOT_COMPARABLE, _p50(base), _p50(cand), reason=reason)
 
 
-def _worst_cosine(parity: dict | None) -> float | None:
-    values = [_num(o.get("cosine")) for o in (parity or {}).get("outputs") or [] if isinstance(o, dict)]
-    return min((v for v in values if v is not None), default=None)
-
-
 def _delta(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else after - before
 
@@ -272,7 +268,7 @@ def compare_parity(base: dict, cand: dict, rule: Rule) -> tuple[ParityComparison
     """Status gates: pass -> fail/error/crashed/timeout regresses; pass -> not checked regresses unless allow_missing."""
     before, after = base.get("status"), cand.get("status")
     bp, cp = (c.get("parity") if isinstance(c.get("parity"), dict) else {} for c in (base, cand))
-    out = ParityComparison(Verdict.UNCHANGED, before, after, _delta(_worst_cosine(cp), _worst_cosine(bp)),
+    out = ParityComparison(Verdict.UNCHANGED, before, after, _delta(worst_cosine(cp), worst_cosine(bp)),
                            _delta(_num(cp.get("top1_agreement")), _num(bp.get("top1_agreement"))))
     notes = []
     if before == "pass" and after in FAILED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -215,3 +216,10 @@ def compare(
                 )
     report.status = "fail" if report.failures else "pass"
     return report
+
+
+def worst_cosine(parity: dict | None) -> float | None:
+    """The lowest per-output cosine of a parity section as a report stores it; inf/NaN (written as strings) are no number."""
+    values = [o.get("cosine") for o in (parity or {}).get("outputs") or [] if isinstance(o, dict)]
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return min(finite, default=None)

@@ -115,7 +115,7 @@ def artifact_name(model_name: str, precision: Precision, suffix: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "--", model_name).strip("-") + f"-{precision.value}{suffix}"
 
 
-def _artifact_info(path: Path) -> dict:
+def artifact_info(path: Path) -> dict:
     return {"path": str(path), "bytes": size_bytes(path), "sha256": sha256_file(path)}
 
 
@@ -160,7 +160,7 @@ def export(
         model=ref.loaded.describe(),
         target=target.name,
         precision=precision.value,
-        artifact=_artifact_info(dest),
+        artifact=artifact_info(dest),
         export={**result.details, "options": opts},
         parity=parity.to_dict(),
         latency=latency,
@@ -227,7 +227,7 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
         model=ref.loaded.describe(),
         target=target.name,
         precision=precision.value,
-        artifact=_artifact_info(artifact),
+        artifact=artifact_info(artifact),
         parity=parity.to_dict(),
         environment=environment(threads),
     )
@@ -248,7 +248,7 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
         if not artifact.exists():
             raise UsageError(f"artifact {artifact} does not exist", "pass the path that `edgevt export` printed")
         latency = run_on_device(artifact, serial, benchmark_model, settings, log)
-        rep, path = _merge_and_write(artifact, "bench", False, target="tflite", artifact=_artifact_info(artifact),
+        rep, path = _merge_and_write(artifact, "bench", False, target="tflite", artifact=artifact_info(artifact),
                                      latency=latency, environment=environment(latency["settings"]["threads"]))
         return Outcome(rep, EXIT_OK, path)
     target = require_artifact(artifact)
@@ -262,6 +262,6 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
     baseline = make_reference(model, weights, seed, log).loaded.module if model else None
     latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options)
     threads = latency["settings"]["threads"]
-    rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=_artifact_info(artifact),
+    rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=artifact_info(artifact),
                                  latency=latency, environment=environment(threads))
     return Outcome(rep, EXIT_OK, path)

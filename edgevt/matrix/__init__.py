@@ -27,10 +27,10 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     model_names = split_list(models) or section.get("models") or []
     target_names = split_list(targets) or section.get("targets") or ([prof.target] if prof and prof.target else ["onnx"])
     precision_texts = split_list(precisions) or section.get("precisions") or ([prof.precision.value] if prof and prof.precision else ["default"])
-    check_precisions([p for p in precision_texts if p != "default"] or ["fp32"])
-    for name in dict.fromkeys(target_names):
-        require(get_target(name))
+    check_precisions(precision_texts)
     target_names = list(dict.fromkeys(target_names))
+    for name in target_names:
+        require(get_target(name))
     per_target = {t: {} for t in target_names}
     if prof and prof.target in per_target:
         per_target[prof.target].update(prof.options)

@@ -112,9 +112,7 @@ def expand(plan: MatrixPlan, options: dict[str, dict[str, Any]]) -> list[Cell]:
 
 
 def check_precisions(texts: list[str]) -> None:
-    allowed = ["int8", *(p.value for p in Precision)]
+    allowed = ["default", "int8", *(p.value for p in Precision)]
     bad = [t for t in texts if t not in allowed]
     if bad:
         raise UsageError(f"unknown precision(s) {', '.join(bad)}", f"choose from {', '.join(allowed)}")
-    if not texts:
-        raise UsageError("no precisions given", "pass --precisions fp32,int8")

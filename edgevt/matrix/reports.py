@@ -22,8 +22,9 @@ def build(plan_info: dict, entries: list[dict], environment: dict) -> dict:
 
 
 def worst_cosine(entry: dict) -> float | None:
-    values = [o["cosine"] for o in (entry.get("parity") or {}).get("outputs", []) if isinstance(o.get("cosine"), (int, float))]
-    return min(values) if values else None
+    from edgevt.parity import worst_cosine as of_parity
+
+    return of_parity(entry.get("parity"))
 
 
 def _measured(entry: dict) -> dict | None:

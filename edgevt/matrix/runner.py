@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -17,16 +17,8 @@ from edgevt.errors import EXIT_OK, EXIT_PARITY, EXIT_RUNTIME
 from edgevt.matrix.cache import Cache, artifact_key, result_key, weights_identity
 from edgevt.matrix.plan import Cell, MatrixPlan
 
-Log = Callable[[str], None]
 RETRYABLE = ("error", "crashed")  # what --retry-failed recomputes
 NOT_CACHED = ("timeout", "pending")  # may pass next time without any change: never served from the cache
-
-
-@dataclass
-class MatrixOutcome:
-    report: dict
-    exit_code: int
-    out_dir: Path
 
 
 def exit_code(entries: list[dict]) -> int:
@@ -144,7 +136,8 @@ def _job(plan: MatrixPlan, cell: Cell, cache: Cache, akey: str | None, out_dir: 
     from edgevt.models.registry import spec_to_dict
 
     art_dir = cache.artifact_dir(akey) if akey else out_dir / "artifacts" / log_name(cell)[:-4]
-    return {"reuse_artifact": bool(akey) and not fresh, "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options},
+    return {"reuse_artifact": bool(akey) and not fresh,
+            "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options},
             "spec": spec_to_dict(plan.specs[cell.model]), "weights": plan.weights, "seed": plan.seed,
             "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir)}
 

@@ -24,16 +24,17 @@ def log(msg: str) -> None:
     print(f"[cell {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[Path, dict, bool]:
-    """The cached artifact for this key, or a fresh export moved into the cache whole."""
-    from edgevt.fsio import place, sha256_file, size_bytes
-    from edgevt.pipeline import artifact_name
+def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[dict, dict, bool]:
+    """(artifact info, export details, reused): the cached artifact for this key, or a fresh export moved into the cache whole.
+    Its size and sha256 are computed once, when it is made, and kept in entry.json beside it."""
+    from edgevt.fsio import place
+    from edgevt.pipeline import artifact_info, artifact_name
 
     entry = artifact_dir / ENTRY
     if reuse and entry.is_file():
         info = json.loads(entry.read_text())
         log(f"reusing the cached artifact {info['name']}")
-        return artifact_dir / info["name"], info["export"], True
+        return {"path": str(artifact_dir / info["name"]), "bytes": info["bytes"], "sha256": info["sha256"]}, info["export"], True
     name = artifact_name(ref.loaded.spec.name, precision, target.suffix)
     stage = scratch / "artifact"
     stage.mkdir()
@@ -44,16 +45,15 @@ def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, 
         if leftover != final:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     details = {**result.details, "options": options}
-    info = {"name": name, "export": details, "bytes": size_bytes(final), "sha256": sha256_file(final)}
-    (stage / ENTRY).write_text(json.dumps(info, default=str))
+    made = artifact_info(final)
+    (stage / ENTRY).write_text(json.dumps({"name": name, "export": details, "bytes": made["bytes"], "sha256": made["sha256"]}, default=str))
     place(stage, artifact_dir)  # one rename; an older entry of the same key (--fresh) is replaced only then
-    return artifact_dir / name, details, False
+    return {**made, "path": str(artifact_dir / name)}, details, False
 
 
 def run_job(job: dict) -> dict:
     from edgevt.bench import BenchSettings
     from edgevt.exporters import get_target, require
-    from edgevt.fsio import sha256_file, size_bytes
     from edgevt.models.registry import spec_from_dict
     from edgevt.parity import Precision
     from edgevt.pipeline import benchmark, check_parity, make_reference
@@ -63,14 +63,14 @@ def run_job(job: dict) -> dict:
     require(target)
     precision = Precision.parse(cell["precision"], target.name)
     ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log)
-    artifact, details, reused = _obtain_artifact(target, ref, precision, cell["options"], Path(job["artifact_dir"]), Path(job["scratch"]),
-                                                job.get("reuse_artifact", True))
+    info, details, reused = _obtain_artifact(target, ref, precision, cell["options"], Path(job["artifact_dir"]), Path(job["scratch"]),
+                                             job.get("reuse_artifact", True))
+    artifact = Path(info["path"])
     settings = BenchSettings(**job["bench"])
     parity = check_parity(target, artifact, ref, precision, job["tolerances"], settings.threads, log)
     latency = benchmark(target, artifact, ref.samples.batch[:1], settings, log, ref.loaded.module)
-    return {"status": parity.status, "model_info": ref.loaded.describe(),
-            "artifact": {"path": str(artifact), "bytes": size_bytes(artifact), "sha256": sha256_file(artifact)},
-            "artifact_reused": reused, "export": details, "parity": parity.to_dict(), "latency": latency, "error": None}
+    return {"status": parity.status, "model_info": ref.loaded.describe(), "artifact": info, "artifact_reused": reused, 
+            "export": details, "parity": parity.to_dict(), "latency": latency, "error": None}
 
 
 def error_result(exc: BaseException) -> dict:
