@@ -41,8 +41,8 @@ def measure(model: str, runs_dir: Path, settings: BenchSettings) -> dict:
     from edgevt.inputs import parity_samples
     from edgevt.models.loading import load_model, resolve_spec
 
-    spec = resolve_spec(model)
-    photo = parity_samples(spec.preprocess, 0).batch[:1]
+    spec = resolve_spec(model, "random")
+    photo = parity_samples(spec, 0).batch[:1]
     module = load_model(spec, "random", 0).module
     artifacts = {p: export(model, "coreml", p, runs_dir) for p in ("fp16", "fp32")}
     onnx_path = export(model, "onnx", "fp32", runs_dir)

@@ -51,7 +51,7 @@ def time_three(tflite: str, onnx: str, model: str, runs: int, warmup: int, threa
     from edgevt.exporters.torch_eager import TorchEagerRunner
     from edgevt.models.loading import load_model, resolve_spec
 
-    spec = resolve_spec(model)
+    spec = resolve_spec(model, "random")
     module = load_model(spec, "random", 0).module
     batch = np.random.default_rng(0).standard_normal(spec.input_shape, dtype=np.float32)
     openers = [lambda: get_target("tflite").open_runner(Path(tflite), threads), lambda: TorchEagerRunner(module, threads)]

@@ -15,6 +15,7 @@ from edgevt.options import (
     bench_options,
     compute_units_option,
     device_options,
+    input_size_option,
     json_option,
     parse_precision,
     pass_log,
@@ -87,15 +88,18 @@ def list_cmd(ctx, pattern, as_json):
 @click.argument("model")
 @json_option
 @weights_options
+@input_size_option
 @click.pass_context
-def info(ctx, model, as_json, weights, seed):
-    """Parameters, MACs, input/output shapes and config of MODEL (random weights unless --weights is given)."""
+def info(ctx, model, as_json, weights, seed, input_size):
+    """Class, parameters, MACs, inputs/outputs, config and preprocessing (with its source) of MODEL.
+
+    MODEL is a registered name, a local model directory or an HF id. A checkpoint's own config and
+    preprocessor_config.json are read whatever the weights; weights are random unless --weights is given.
+    """
     _set_json(as_json)
     from edgevt.commands import info_payload, info_text
 
-    # Architecture facts do not depend on weights: random unless --weights was given explicitly.
-    explicit = ctx.get_parameter_source("weights") is not click.core.ParameterSource.DEFAULT
-    payload = info_payload(model, weights if explicit else "random", seed)
+    payload = info_payload(model, weights, seed, input_size)
     _emit(ctx, payload, info_text(payload))
 
 
@@ -119,10 +123,12 @@ def _profile_and_target(profile, target, precision):
 @tolerance_option
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Measure latency (artifact and torch eager) after parity.")
 @bench_options
+@input_size_option
 @json_option
 @click.pass_context
 @pass_log
-def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads, as_json, log):
+def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads,
+           input_size, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
@@ -148,7 +154,7 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     settings = bench_settings(prof, export_defaults, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
-    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log)
+    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size)
     _finish(ctx, outcome)
 
 
@@ -161,21 +167,26 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
 @tolerance_option
 @click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
 @compute_units_option
+@input_size_option
 @json_option
 @click.pass_context
 @pass_log
-def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, as_json, log):
+def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, input_size, as_json, log):
     """Check that ARTIFACT computes what the PyTorch reference computes; exit 1 if it does not.
 
-    The reference is rebuilt from --model/--weights/--seed, so validating against another seed or
-    tampered weights fails. Thresholds follow the precision (and profile, and --tolerance).
+    Without flags, the reference is rebuilt as the report beside the artifact records it: model (name,
+    directory or HF id), weights, seed, input size and the checkpoint's preprocessing. --model, --weights,
+    --seed and --input-size override it, so validating against another seed or tampered weights fails.
+    An image-input artifact is fed the processor's RGB pixels and compared with HF processor + PyTorch.
+    Thresholds follow the precision (and profile, and --tolerance).
     """
     _set_json(as_json)
     from edgevt import pipeline
 
     prof, _, precision = _profile_and_target(profile, None, precision)
     tol = {**(prof.tolerances if prof else {}), **tolerances}
-    outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log, {"compute_units": compute_units})
+    outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log, {"compute_units": compute_units},
+                                input_size)
     _finish(ctx, outcome)
 
 

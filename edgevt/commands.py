@@ -124,46 +124,64 @@ def count_macs(module, shape) -> float:
     return counter.get_total_flops() / 2
 
 
-def info_payload(model: str, weights: str, seed: int) -> dict:
-    import torch
-
+def info_payload(model: str, weights: str | None, seed: int | None, input_size: tuple[int, int] | None = None) -> dict:
+    """What a model is and takes: class, config, the preprocessing used (and its source), inputs, outputs, params, MACs.
+    Weights default to random: architecture facts do not depend on them, and a checkpoint's own processor and
+    config are read whatever the weights."""
     from edgevt.models.loading import load_model, resolve_spec
 
-    spec = resolve_spec(model)
+    weights = weights or "random"
+    seed = seed or 0
+    spec = resolve_spec(model, weights, input_size)
     loaded = load_model(spec, weights, seed)
-    with torch.no_grad():
-        out = loaded.module(torch.zeros(spec.input_shape))
-    pre = spec.preprocess
+    described = loaded.describe()
+    shapes = _output_shapes(loaded)
     return {
         "name": spec.name,
+        "source": spec.source,
         "family": spec.family.name,
         "hf_id": spec.hf_id,
-        "hf_class": spec.family.model_class,
+        "hf_class": spec.model_class,
+        "registered": spec.registered,
         "config": dict(spec.config),
-        "preprocess": {"processor": spec.family.processor, "size": pre.size, "resize_shortest": pre.resize_shortest,
-                       "resample": pre.resample, "mean": list(pre.mean), "std": list(pre.std)},
+        "preprocessing": described["preprocessing"],
         "labels": spec.labels,
+        "num_labels": described["num_labels"],
         "params": sum(p.numel() for p in loaded.module.parameters()),
         "gmacs": count_macs(loaded.module, spec.input_shape) / 1e9,
         "paper": {"params_m": spec.paper_params_m, "gmacs": spec.paper_gmacs},
         "inputs": [{"name": "pixel_values", "shape": list(spec.input_shape), "dtype": "float32"}],
-        "outputs": [{"name": "logits", "shape": list(out.shape), "dtype": "float32"}],
+        "outputs": [{"name": name, "shape": shapes[name], "dtype": "float32"} for name in loaded.output_names],
         "weights": weights,
         "notes": spec.notes,
     }
 
 
+def _output_shapes(loaded) -> dict[str, list[int]]:
+    import torch
+
+    with torch.no_grad():
+        out = loaded.module(torch.zeros(loaded.spec.input_shape))
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return {name: list(t.shape) for name, t in zip(loaded.output_names, outs)}
+
+
 def info_text(p: dict) -> str:
-    paper = p["paper"]
+    paper, pre = p["paper"], p["preprocessing"]
+    cfg = pre["config"]
+    norm = (f"mean {cfg.get('image_mean')} std {cfg.get('image_std')}" if cfg.get("do_normalize") else "no normalisation")
+    resample = cfg.get("resample")
+    outputs = ", ".join(f"{o['name']} {o['shape']}" for o in p["outputs"])
     return "\n".join([
         f"{p['name']}  ({p['family']}, {p['hf_class']}, {p['hf_id']})",
         f"  params   {p['params'] / 1e6:.2f} M (paper: {paper['params_m']} M)",
         f"  MACs     {p['gmacs']:.2f} G (paper: {paper['gmacs']} G)",
         f"  input    pixel_values {p['inputs'][0]['shape']} float32",
-        f"  output   logits {p['outputs'][0]['shape']} float32 ({p['labels']})",
-        f"  preprocess {p['preprocess']}",
-        f"  config   {p['config']}",
-    ] + ([f"  notes    {p['notes']}"] if p["notes"] else []))
+        f"  outputs  {outputs}" + (f" ({p['num_labels']} classes)" if p.get("num_labels") else ""),
+        f"  preprocessing  {pre['processor']} from {pre['source']} ({pre['origin']}): {pre['input_size'][0]}x{pre['input_size'][1]}, "
+        f"resample {resample}, rescale {cfg.get('rescale_factor') if cfg.get('do_rescale') else 'off'}, {norm}",
+    ] + ([f"  note     {pre['input_size_note']}"] if pre.get("input_size_note") else [])
+      + [f"  config   {p['config']}"] + ([f"  notes    {p['notes']}"] if p["notes"] else []))
 
 
 def _import_check(module: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Sample inputs: real photos preprocessed as each variant's HF image processor does, and seeded noise."""
+"""Sample inputs: real photos through the checkpoint's own HF image processor, and seeded noise."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from edgevt.errors import RuntimeUnavailable
-from edgevt.models.registry import Preprocess
 
 # Colour photographs that scikit-image ships inside its wheel (no network needed).
 PHOTOS = (
@@ -26,14 +25,29 @@ PHOTOS = (
 
 @dataclass
 class SampleSet:
-    """Model inputs for parity/calibration; `is_photo[i]` marks real photos (top-k agreement is on those)."""
+    """Model inputs for parity/calibration; `is_photo[i]` marks real photos (top-k agreement is on those).
+
+    `batch` is what the PyTorch model takes (the processor's output); `pixels`, when present, is what an image-input
+    artifact takes for the same samples: RGB 0..255 at the model's size, before rescaling and normalisation."""
 
     names: list[str]
     batch: np.ndarray  # N x 3 x H x W float32
     is_photo: np.ndarray  # N bools
+    pixels: np.ndarray | None = None  # N x 3 x H x W float32, integer-valued 0..255
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def feed(self, input_kind: str) -> np.ndarray:
+        """What an artifact with this kind of input is given: the pixels for "image", the model's tensors otherwise."""
+        if input_kind == "image":
+            if self.pixels is None:
+                raise ValueError("these samples have no pixels")  # a programming error: image samples are built with them
+            return self.pixels
+        return self.batch
+
+    def as_artifact_samples(self, input_kind: str) -> "SampleSet":
+        return SampleSet(self.names, self.feed(input_kind), self.is_photo)
 
 
 def photo_dir() -> Path:
@@ -43,43 +57,52 @@ def photo_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def load_photo(path: Path, pre: Preprocess) -> np.ndarray:
+def photo_images(count: int | None = None) -> list[tuple[str, object]]:
+    """(name, PIL RGB image) for the bundled photos."""
     from PIL import Image
 
-    resample = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[pre.resample]
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if pre.resize_shortest is None:
-            img = img.resize((pre.size, pre.size), resample)
-        else:
-            w, h = img.size
-            scale = pre.resize_shortest / min(w, h)
-            img = img.resize((max(pre.size, round(w * scale)), max(pre.size, round(h * scale))), resample)
-            left, top = (img.width - pre.size) // 2, (img.height - pre.size) // 2
-            img = img.crop((left, top, left + pre.size, top + pre.size))
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-    arr = (arr - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
-    return arr.transpose(2, 0, 1).copy()
-
-
-def photos(pre: Preprocess, count: int | None = None) -> SampleSet:
     root = photo_dir()
-    names = list(PHOTOS[:count] if count else PHOTOS)
-    batch = np.stack([load_photo(root / n, pre) for n in names]).astype(np.float32)
-    return SampleSet(names, batch, np.ones(len(names), bool))
+    out = []
+    for name in PHOTOS[:count] if count else PHOTOS:
+        with Image.open(root / name) as img:
+            out.append((name, img.convert("RGB")))
+    return out
+
+
+def photos(spec, count: int | None = None) -> SampleSet:
+    """The photos through the checkpoint's processor (`batch`), and the processor's pixels before normalisation."""
+    from edgevt.preprocessing import pixels, tensors
+
+    named = photo_images(count)
+    images = [img for _, img in named]
+    return SampleSet([n for n, _ in named], tensors(spec.processor, images), np.ones(len(named), bool), pixels(spec.processor, images))
 
 
 def noise(shape: tuple[int, ...], seed: int, count: int) -> SampleSet:
+    """Seeded standard-normal tensors in the model's input space: they probe regions photos never reach."""
     rng = np.random.default_rng(seed)
     batch = rng.standard_normal((count, *shape[1:]), dtype=np.float32)
     return SampleSet([f"noise-{seed}-{i}" for i in range(count)], batch, np.zeros(count, bool))
 
 
-def parity_samples(pre: Preprocess, seed: int = 0, n_noise: int = 2) -> SampleSet:
-    """The photos plus a few seeded noise tensors (noise probes regions photos never reach)."""
-    p = photos(pre)
-    n = noise((1, 3, pre.size, pre.size), seed, n_noise)
-    return SampleSet(p.names + n.names, np.concatenate([p.batch, n.batch]), np.concatenate([p.is_photo, n.is_photo]))
+def pixel_noise(spec, seed: int, count: int) -> SampleSet:
+    """Seeded uniform RGB noise at the model's size, and the processor's normalisation of it: noise an image-input
+    artifact can be fed."""
+    from edgevt.preprocessing import normalize_pixels
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(count, *spec.input_shape[1:])).astype(np.float32)
+    batch = normalize_pixels(spec.processor, pixels)
+    return SampleSet([f"pixel-noise-{seed}-{i}" for i in range(count)], batch, np.zeros(count, bool), pixels)
+
+
+def parity_samples(spec, seed: int = 0, n_noise: int = 2, input_kind: str = "tensor") -> SampleSet:
+    """The photos plus a few seeded noise samples (tensor noise, or pixel noise for an image-input artifact)."""
+    p = photos(spec)
+    n = pixel_noise(spec, seed, n_noise) if input_kind == "image" else noise(spec.input_shape, seed, n_noise)
+    pixels = np.concatenate([p.pixels, n.pixels]) if input_kind == "image" else p.pixels
+    return SampleSet(p.names + n.names, np.concatenate([p.batch, n.batch]), np.concatenate([p.is_photo, n.is_photo]),
+                     pixels if input_kind == "image" else None)
 
 
 def labels() -> list[str]:

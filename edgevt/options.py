@@ -25,13 +25,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 weights_options = _stack(
     click.option(
         "--weights",
-        default="pretrained",
-        show_default=True,
         metavar="pretrained|random|PATH",
-        help="pretrained: from_pretrained via the HF cache (honours HF_HUB_OFFLINE); random: seeded weights "
-        "scaled to give logits of ordinary size; PATH: a local HF model directory or .safetensors file.",
+        help="pretrained (default): the checkpoint's own weights, from a model directory or from_pretrained via the HF "
+        "cache (honours HF_HUB_OFFLINE); random: seeded weights scaled to give logits of ordinary size; PATH: a local "
+        "HF model directory (checked to hold this model) or a .safetensors file.",
     ),
-    click.option("--seed", default=0, show_default=True, type=int, help="Seed for random weights and noise inputs."),
+    click.option("--seed", type=int, help="Seed for random weights and noise inputs (default 0)."),
 )
 
 profile_option = click.option(
@@ -130,3 +129,19 @@ def pass_log(func):
         return func(*args, log=ctx.obj["log"], **kwargs)
 
     return wrapper
+
+
+def _parse_input_size(ctx, param, value):
+    from edgevt.errors import UsageError
+    from edgevt.models.checkpoint import parse_input_size
+
+    try:
+        return parse_input_size(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+
+
+input_size_option = click.option(
+    "--input-size", callback=_parse_input_size, metavar="N|HxW",
+    help="Export at this input size instead of the checkpoint's (config image_size for Swin, else what its image "
+    "processor makes); the processor is adapted to produce it.")

@@ -31,31 +31,49 @@ class Outcome:
 
 @dataclass
 class Reference:
-    """The PyTorch model, the samples and its outputs on them: what every export is checked against."""
+    """The PyTorch model, the samples and its outputs on them: what every export is checked against.
+
+    For an image-input artifact the samples carry the processor's pixels too: the artifact is fed those, the reference
+    is the checkpoint's HF processor + the PyTorch model, so a wrong normalisation baked into the artifact fails parity."""
 
     loaded: object
     samples: object
     outputs: dict[str, np.ndarray]
+    input_kind: str = "tensor"
+    seed: int = 0
+
+    @property
+    def feed(self) -> np.ndarray:
+        """What the artifact is given for each sample."""
+        return self.samples.feed(self.input_kind)
+
+    def describe_inputs(self) -> dict:
+        s = self.samples
+        return {"kind": self.input_kind, "seed": self.seed, "samples": len(s), "photos": int(np.sum(s.is_photo)),
+                "names": list(s.names)}
 
 
 def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def make_reference(model, weights: str, seed: int, log: Log) -> Reference:
-    """model: a name (resolved here) or an already resolved ModelSpec (a matrix worker gets one from its parent)."""
+def make_reference(model, weights: str, seed: int, log: Log, input_kind: str = "tensor",
+                   input_size: tuple[int, int] | None = None) -> Reference:
+    """model: a name, directory or Hub id (resolved here with the weights), or an already resolved ModelSpec (a matrix
+    worker gets one from its parent)."""
     from edgevt.exporters.base import run_batched
     from edgevt.exporters.torch_eager import TorchEagerRunner
     from edgevt.inputs import parity_samples
     from edgevt.models.loading import load_model, resolve_spec
 
-    spec = resolve_spec(model) if isinstance(model, str) else model
-    log(f"loading {spec.name} ({weights} weights{f', seed {seed}' if weights == 'random' else ''})")
+    spec = resolve_spec(model, weights, input_size) if isinstance(model, str) else model
+    log(f"loading {spec.name} ({spec.model_class}, {weights} weights{f', seed {seed}' if weights == 'random' else ''})")
     loaded = load_model(spec, weights, seed)
-    samples = parity_samples(spec.preprocess, seed)
-    log(f"running the PyTorch reference on {len(samples)} samples")
-    outputs = run_batched(TorchEagerRunner(loaded.module), samples.batch)
-    return Reference(loaded, samples, outputs)
+    samples = parity_samples(spec, seed, input_kind=input_kind)
+    h, w = spec.input_hw
+    log(f"running the PyTorch reference on {len(samples)} samples ({h}x{w}, {spec.processor_source} preprocessing)")
+    outputs = run_batched(TorchEagerRunner(loaded.module, output_names=loaded.output_names), samples.batch)
+    return Reference(loaded, samples, outputs, input_kind, seed)
 
 
 def check_parity(target, artifact: Path, ref: Reference, precision: Precision, tolerances: dict, threads: int, log: Log,
@@ -63,18 +81,20 @@ def check_parity(target, artifact: Path, ref: Reference, precision: Precision, t
     from edgevt.exporters.base import run_batched
 
     runner = target.open_runner(artifact, threads, **(runner_options or {}))
-    log(f"checking parity of {artifact.name} on {len(ref.samples)} samples ({runner.engine})")
+    what = "pixels" if ref.input_kind == "image" else "samples"
+    log(f"checking parity of {artifact.name} on {len(ref.samples)} {what} ({runner.engine})")
     t0 = time.perf_counter()
-    candidate = run_batched(runner, ref.samples.batch)
+    candidate = run_batched(runner, ref.feed)
     seconds = time.perf_counter() - t0
     thresholds = DEFAULT_THRESHOLDS[precision].override(**tolerances)
     parity = compare(ref.outputs, candidate, thresholds, ref.samples.is_photo, runner.engine, precision.value,
-                     sample_names=ref.samples.names)
+                     class_output="logits" if "logits" in ref.outputs else None, sample_names=ref.samples.names)
+    parity.reference = "hf-processor + torch-eager" if ref.input_kind == "image" else "torch-eager"
     parity.engine_seconds = round(seconds, 3)
     if target.diagnose is not None and precision is not Precision.FP32 and parity.status != "skipped":
         worst = _worst_sample(ref.outputs, candidate)
         log(f"locating the ops that lose the most precision (sample {ref.samples.names[worst]})")
-        parity.diagnosis = {"sample": ref.samples.names[worst], **target.diagnose(artifact, ref.samples.batch[worst : worst + 1])}
+        parity.diagnosis = {"sample": ref.samples.names[worst], **target.diagnose(artifact, ref.feed[worst : worst + 1])}
     return parity
 
 
@@ -123,15 +143,17 @@ def export(
     model: str,
     target_name: str,
     precision: Precision | None,
-    weights: str,
-    seed: int,
+    weights: str | None,
+    seed: int | None,
     out_dir: Path,
     options: dict,
     tolerances: dict,
     bench: BenchSettings | None,
     log: Log,
+    input_size: tuple[int, int] | None = None,
 ) -> Outcome:
     from edgevt.exporters import get_target, require
+    from edgevt.models.loading import for_artifact
 
     target = get_target(target_name)
     require(target)
@@ -139,16 +161,19 @@ def export(
     if precision not in target.precisions:
         raise UsageError(f"target {target.name} does not support {precision.value}", f"choose one of {', '.join(p.value for p in target.precisions)}")
     opts = target.parse_options(options)
-    ref = make_reference(model, weights, seed, log)
+    input_kind = opts.get("input_type", "tensor")
+    seed = 0 if seed is None else seed
+    ref = make_reference(model, weights or "pretrained", seed, log, input_kind, input_size)
     spec = ref.loaded.spec
+    shipped = for_artifact(ref.loaded, input_kind)  # image input: the checkpoint's normalisation goes inside the artifact
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
     with staging_dir(out_dir) as tmp:
-        result = target.export(ref.loaded, ref.samples, precision, opts, tmp, log)
+        result = target.export(shipped, ref.samples.as_artifact_samples(input_kind), precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
         threads = (bench.threads if bench else None) or default_threads()
         parity = check_parity(target, staged, ref, precision, tolerances, threads, log)
         latency = (
-            benchmark(target, staged, ref.samples.batch[:1], bench, log, ref.loaded.module)
+            benchmark(target, staged, ref.feed[:1], bench, log, shipped.module)
             if bench
             else {"status": "skipped", "reason": "--no-bench"}
         )
@@ -157,7 +182,8 @@ def export(
         place(staged, dest)
     rep = reports.new_report(
         "export",
-        model=ref.loaded.describe(),
+        model=shipped.describe(),
+        inputs=ref.describe_inputs(),
         target=target.name,
         precision=precision.value,
         artifact=artifact_info(dest),
@@ -183,7 +209,7 @@ def _existing_for(artifact: Path) -> dict | None:
 def _merge_and_write(artifact_path: Path, command: str, failed: bool, **sections) -> tuple[dict, Path]:
     """validate/bench update the artifact's report.json section by section; a parity failure goes to report.failed.json."""
     base = _existing_for(artifact_path) or {}
-    keep = {k: v for k, v in base.items() if k in ("model", "target", "precision", "export", "parity", "latency")}
+    keep = {k: v for k, v in base.items() if k in ("model", "inputs", "target", "precision", "export", "parity", "latency")}
     rep = reports.new_report(command, **{**keep, **sections})
     json_path, _ = reports.write(rep, artifact_path.parent, failed=failed)
     return rep, json_path
@@ -207,16 +233,37 @@ def _runner_options(target, runner_options: dict | None) -> dict:
     return options
 
 
-def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str, seed: int, tolerances: dict, threads: int | None, log: Log,
-             runner_options: dict | None = None) -> Outcome:
+def recorded_reference(existing: dict, model: str | None, weights: str | None, seed: int | None,
+                       input_size: tuple[int, int] | None) -> tuple[str, str, int, tuple[int, int] | None]:
+    """validate without flags rebuilds the reference the report beside the artifact was made against: its model (a
+    registered name, a directory or a Hub id), weights, seed and input size. Flags given on the command line win."""
+    recorded = existing.get("model") or {}
+    model = model or recorded.get("source") or recorded.get("name")
+    if not model:
+        raise UsageError("no report next to this artifact says which model it is", "pass --model NAME (and --weights, --seed)")
+    same_model = model in (recorded.get("source"), recorded.get("name"))
+    if weights is None:
+        weights = recorded.get("weights", "pretrained") if same_model else "pretrained"
+    if seed is None:
+        seed = (existing.get("inputs") or {}).get("seed", recorded.get("seed")) if same_model else None
+        seed = 0 if seed is None else int(seed)
+    if input_size is None and same_model and recorded.get("input_shape"):
+        input_size = tuple(recorded["input_shape"][2:4])
+    return model, weights, seed, input_size
+
+
+def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str | None, seed: int | None, tolerances: dict,
+             threads: int | None, log: Log, runner_options: dict | None = None, input_size: tuple[int, int] | None = None) -> Outcome:
+    from edgevt.exporters import artifact_input_kind
+    from edgevt.models.loading import for_artifact
+
     target = require_artifact(artifact)
     runner_options = _runner_options(target, runner_options)
     existing = _existing_for(artifact) or {}
-    model = model or existing.get("model", {}).get("name")
-    if not model:
-        raise UsageError(f"no report next to {artifact.name} says which model it is", "pass --model NAME")
+    model, weights, seed, input_size = recorded_reference(existing, model, weights, seed, input_size)
     precision = precision or (Precision.parse(existing["precision"]) if existing.get("precision") else target.default_precision)
-    ref = make_reference(model, weights, seed, log)
+    input_kind = artifact_input_kind(target, artifact)
+    ref = make_reference(model, weights, seed, log, input_kind, input_size)
     threads = threads or default_threads()
     parity = check_parity(target, artifact, ref, precision, tolerances, threads, log, runner_options)
     failed = parity.status == "fail"
@@ -224,7 +271,8 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
         artifact,
         "validate",
         failed,
-        model=ref.loaded.describe(),
+        model=for_artifact(ref.loaded, input_kind).describe(),
+        inputs=ref.describe_inputs(),
         target=target.name,
         precision=precision.value,
         artifact=artifact_info(artifact),
@@ -257,9 +305,20 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
     if reason:
         raise RuntimeUnavailable(f"cannot time {artifact.name} here: {reason}",
                                  "run `edgevt bench` on a Mac; `edgevt validate` checks parity here through the MIL interpreter")
+    from edgevt.exporters import artifact_input_kind
+    from edgevt.models.loading import for_artifact
+
     shape = [1 if not isinstance(d, int) or d <= 0 else d for d in target.input_shape(artifact)]
-    batch = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
-    baseline = make_reference(model, weights, seed, log).loaded.module if model else None
+    seed = 0 if seed is None else seed
+    rng = np.random.default_rng(seed)
+    kind = artifact_input_kind(target, artifact)
+    batch = (rng.integers(0, 256, shape).astype(np.float32) if kind == "image"
+             else rng.standard_normal(shape, dtype=np.float32))
+    baseline = None
+    if model:  # torch eager of the same checkpoint: weights and seed as the report beside the artifact records them
+        model, weights, seed, _ = recorded_reference(_existing_for(artifact) or {}, model, weights, seed, None)
+        ref = make_reference(model, weights, seed, log, kind, tuple(shape[2:4]))
+        baseline = for_artifact(ref.loaded, kind).module
     latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options)
     threads = latency["settings"]["threads"]
     rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=artifact_info(artifact),

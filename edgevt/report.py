@@ -69,6 +69,28 @@ def _fmt(value, spec: str = ".4g") -> str:
     return format(value, spec)
 
 
+def model_lines(model: dict, inputs: dict) -> list[str]:
+    """What was checked: the checkpoint's class and outputs, and the preprocessing (with its source) the samples went through."""
+    lines = []
+    if model.get("architecture"):
+        where = f" from `{model['checkpoint']}`" if model.get("checkpoint") else ""
+        lines.append(f"- model: {model['architecture']}{where}; outputs {', '.join(model.get('outputs') or [])}"
+                     + (f" ({model['num_labels']} classes)" if model.get("num_labels") else ""))
+    pre = model.get("preprocessing")
+    if pre:
+        cfg = pre.get("config") or {}
+        norm = f"mean {cfg.get('image_mean')}, std {cfg.get('image_std')}" if cfg.get("do_normalize") else "no normalisation"
+        lines.append(f"- preprocessing: {pre.get('processor')} from the {pre.get('source')} ({pre.get('origin')}): "
+                     f"{'x'.join(map(str, pre.get('input_size') or []))}, resample {cfg.get('resample')}, "
+                     f"rescale {cfg.get('rescale_factor') if cfg.get('do_rescale') else 'off'}, {norm}")
+        if pre.get("input_size_note"):
+            lines.append(f"- input size: {pre['input_size_note']}")
+    if inputs.get("kind") == "image":
+        lines.append("- input: RGB pixels 0..255 (the checkpoint's rescale and normalisation are inside the artifact); parity "
+                     "compares the artifact on the processor's pixels with the HF processor + PyTorch model")
+    return lines
+
+
 def markdown(report: dict) -> str:
     model, parity, latency = report.get("model", {}), report.get("parity") or {}, report.get("latency") or {}
     art = report.get("artifact") or {}
@@ -79,6 +101,7 @@ def markdown(report: dict) -> str:
         f"- weights: {model.get('weights')} (seed {model.get('seed')}), sha256 `{str(model.get('weights_sha256'))[:16]}…`",
         f"- created: {report['created']} · edgevt {report.get('environment', {}).get('edgevt')}",
     ]
+    lines += model_lines(model, report.get("inputs") or {})
     export = report.get("export")
     if export and export.get("converter"):  # tflite
         xnn = export.get("xnnpack") or {}

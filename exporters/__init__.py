@@ -64,3 +64,10 @@ def target_for_artifact(path: Path):
         if path.name.endswith(target.suffix):
             return target
     raise UsageError(f"{path.name}: not an artifact edgevt knows (suffixes: {', '.join(get_target(n).suffix for n in _modules())})")
+
+
+def artifact_input_kind(target, artifact: Path) -> str:
+    """"image" if the artifact takes RGB pixels (its input is named `image`), else "tensor"."""
+    from edgevt.preprocessing import IMAGE_INPUT
+
+    return "image" if target.input_name(artifact) == IMAGE_INPUT else "tensor"

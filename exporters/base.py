@@ -46,7 +46,8 @@ class Runner(Protocol):
     engine: str  # e.g. "onnxruntime-cpu", "torch-eager": goes into every report
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """One input tensor (N x C x H x W float32) -> named float32 outputs."""
+        """One input (N x C x H x W float32: the model's tensor, or RGB pixels 0..255 for an image-input artifact)
+        -> named float32 outputs."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Target:
     export: Callable[..., ExportResult]  # (loaded_model, samples, precision, options, workdir, log)
     open_runner: Callable[..., Runner]  # (artifact, threads) -> Runner
     input_shape: Callable[[Path], list]  # artifact -> input shape (symbolic dims as strings)
+    # artifact -> its input's name: "image" for an image-input artifact (RGB 0..255), "pixel_values" for a tensor input
+    input_name: Callable[[Path], str] = lambda artifact: "pixel_values"
     default_precision: Precision = Precision.FP32
     # None when latency can be measured here; otherwise the reason (e.g. Core ML off macOS)
     latency_unavailable: Callable[[], str | None] = lambda: None

@@ -16,7 +16,6 @@ import numpy as np
 
 from edgevt.errors import ExportError, first_line
 from edgevt.exporters.base import ExportResult, Option, Target
-from edgevt.models.loading import INPUT_NAME, OUTPUT_NAMES
 from edgevt.parity import Precision
 
 COMPUTE_UNITS = ("ALL", "CPU_AND_NE", "CPU_ONLY", "CPU_AND_GPU")
@@ -29,34 +28,12 @@ PRECISIONS = (Precision.FP16, Precision.FP32, Precision.INT8_WEIGHTS, Precision.
 OPTIONS = {
     "compute_units": Option(str, "ALL", "compute units the model is meant for (stored in the model)", COMPUTE_UNITS),
     "deployment_target": Option(str, "iOS16", "minimum deployment target", DEPLOYMENT_TARGETS),
-    "input_type": Option(str, "tensor", "tensor: normalized float input; image: RGB image, normalization inside", ("tensor", "image")),
+    "input_type": Option(str, "tensor", "tensor: the processor's normalised tensor; image: an RGB image input with the "
+                         "checkpoint's rescale and normalisation inside the model", ("tensor", "image")),
     "flexible_batch": Option(bool, False, "batch axis 1..64 instead of fixed (pushes models off the Neural Engine)"),
     "palettize_bits": Option(int, 6, "palettize: bits per weight (k-means lookup table)", (1, 2, 3, 4, 6, 8)),
     "weight_threshold": Option(int, 2048, "int8/palettize: leave weights with fewer elements uncompressed", minimum=0),
 }
-
-
-def _traced_module(model, input_type: str):
-    """The classifier, behind a normalization layer when the input is an image (0..255 RGB)."""
-    import torch
-
-    if input_type == "tensor":
-        return model.module.eval()
-    pre = model.spec.preprocess
-    mean = torch.tensor(pre.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(pre.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-
-    class Normalized(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-            self.register_buffer("mean", mean)
-            self.register_buffer("std", std)
-
-        def forward(self, pixels):
-            return self.inner((pixels - self.mean) / self.std)
-
-    return Normalized(model.module).eval()
 
 
 def _convert(model, sample: np.ndarray, precision: Precision, options: dict, log):
@@ -64,7 +41,7 @@ def _convert(model, sample: np.ndarray, precision: Precision, options: dict, log
 
     import coremltools as ct
 
-    module = _traced_module(model, options["input_type"])
+    module = model.module.eval()  # for an image input it already starts with the checkpoint's normalisation
     shape = tuple(sample.shape)
     log("tracing with torch.export")
     example = torch.from_numpy(sample)
@@ -77,15 +54,15 @@ def _convert(model, sample: np.ndarray, precision: Precision, options: dict, log
     batch = ct.RangeDim(1, 64, default=1, symbol="batch") if options["flexible_batch"] else shape[0]
     in_shape = ct.Shape((batch, *shape[1:])) if options["flexible_batch"] else shape
     if options["input_type"] == "image":
-        inputs = [ct.ImageType(name=INPUT_NAME, shape=in_shape, color_layout=ct.colorlayout.RGB)]
+        inputs = [ct.ImageType(name=model.input_name, shape=in_shape, color_layout=ct.colorlayout.RGB)]
     else:
-        inputs = [ct.TensorType(name=INPUT_NAME, shape=in_shape, dtype=np.float32)]
+        inputs = [ct.TensorType(name=model.input_name, shape=in_shape, dtype=np.float32)]
     compute = ct.precision.FLOAT32 if precision is Precision.FP32 else ct.precision.FLOAT16
     log(f"converting to an mlprogram ({'fp32' if precision is Precision.FP32 else 'fp16'} compute, {options['deployment_target']})")
     return ct.convert(
         program,
         inputs=inputs,
-        outputs=[ct.TensorType(name=name, dtype=np.float32) for name in OUTPUT_NAMES],
+        outputs=[ct.TensorType(name=name, dtype=np.float32) for name in model.output_names],
         convert_to="mlprogram",
         compute_precision=compute,
         compute_units=ct.ComputeUnit[options["compute_units"]],
@@ -110,8 +87,11 @@ def _compress(mlmodel, precision: Precision, options: dict, log):
 
 
 def _stamp(mlmodel, model, precision: Precision, options: dict) -> None:
-    """What edgevt made: read back by the runners (compute units, image normalization) and by users."""
+    """What edgevt made: read back by the runners (compute units) and by users (the preprocessing the input expects)."""
+    import json
+
     import edgevt
+    from edgevt.preprocessing import describe
 
     meta = mlmodel.user_defined_metadata
     meta[META_PREFIX + "version"] = edgevt.__version__
@@ -119,9 +99,7 @@ def _stamp(mlmodel, model, precision: Precision, options: dict) -> None:
     meta[META_PREFIX + "precision"] = precision.value
     meta[META_PREFIX + "compute_units"] = options["compute_units"]
     meta[META_PREFIX + "input_type"] = options["input_type"]
-    pre = model.spec.preprocess
-    meta[META_PREFIX + "image_mean"] = ",".join(map(str, pre.mean))
-    meta[META_PREFIX + "image_std"] = ",".join(map(str, pre.std))
+    meta[META_PREFIX + "preprocessing"] = json.dumps(describe(model.spec), sort_keys=True)
     mlmodel.short_description = f"{model.spec.name} ({precision.value}) exported by edgevt {edgevt.__version__}"
 
 
@@ -165,15 +143,6 @@ def spec_metadata(spec) -> dict:
     return {k[len(META_PREFIX):]: v for k, v in spec.description.metadata.userDefined.items() if k.startswith(META_PREFIX)}
 
 
-def to_model_input(batch: np.ndarray, meta: dict) -> np.ndarray:
-    """The parity samples are normalized tensors; an image-input model takes them as 0..255 RGB values."""
-    if meta.get("input_type") != "image":
-        return batch
-    mean = np.array([float(v) for v in meta["image_mean"].split(",")], dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.array([float(v) for v in meta["image_std"].split(",")], dtype=np.float32).reshape(1, 3, 1, 1)
-    return (batch * std + mean) * 255.0
-
-
 def input_shape(artifact: Path) -> list:
     from edgevt.mil.interpreter import load_spec
 
@@ -182,6 +151,12 @@ def input_shape(artifact: Path) -> list:
     if first.WhichOneof("Type") == "imageType":
         return [1, 3, first.imageType.height, first.imageType.width]
     return list(first.multiArrayType.shape)
+
+
+def input_name(artifact: Path) -> str:
+    from edgevt.mil.interpreter import load_spec
+
+    return load_spec(artifact).description.input[0].name
 
 
 def _latency_unavailable() -> str | None:
@@ -202,7 +177,7 @@ def _diagnose(artifact: Path, sample: np.ndarray) -> dict:
     from edgevt.mil.interpreter import fp16_divergence
 
     runner = MilInterpreterRunner(artifact)
-    feeds = {runner.input_name: to_model_input(sample, runner.meta)}
+    feeds = {runner.input_name: sample}
     return {"engine": "mil-interpreter (fp16 rounding on vs off)", **fp16_divergence(runner.program, feeds)}
 
 
@@ -216,6 +191,7 @@ TARGET = Target(
     export=export,
     open_runner=_open_runner,
     input_shape=input_shape,
+    input_name=input_name,
     default_precision=Precision.FP16,
     latency_unavailable=_latency_unavailable,
     runner_options=("compute_units",),

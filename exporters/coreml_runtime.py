@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from edgevt.errors import RuntimeUnavailable, UsageError, first_line
-from edgevt.models.loading import INPUT_NAME, OUTPUT_NAMES
 
 ENGINE_ENV = "EDGEVT_COREML_ENGINE"  # "runtime" | "interpreter": force one engine (default: runtime where it exists)
 DEVICE_NAMES = {"MLCPUComputeDevice": "CPU", "MLGPUComputeDevice": "GPU", "MLNeuralEngineComputeDevice": "ANE"}
@@ -39,9 +38,7 @@ class MilInterpreterRunner:
         self.input_name = next(iter(self.interpreter.inputs))
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        from edgevt.exporters.coreml import to_model_input
-
-        return self.interpreter.run({self.input_name: to_model_input(batch, self.meta)})
+        return self.interpreter.run({self.input_name: batch})
 
 
 class CoreMLRuntimeRunner:
@@ -61,15 +58,14 @@ class CoreMLRuntimeRunner:
                                      "check the deployment target against this macOS version") from exc
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        from edgevt.exporters.coreml import to_model_input
-
-        x = to_model_input(batch, self.meta)
-        if self.meta.get("input_type") == "image":
+        description = self.model.get_spec().description
+        x = batch
+        if description.input[0].type.WhichOneof("Type") == "imageType":
             from PIL import Image
 
-            x = Image.fromarray(np.clip(np.rint(x[0].transpose(1, 2, 0)), 0, 255).astype(np.uint8), "RGB")
-        out = self.model.predict({INPUT_NAME: x})
-        return {name: np.asarray(out[name], dtype=np.float32) for name in OUTPUT_NAMES}
+            x = Image.fromarray(np.clip(np.rint(batch[0].transpose(1, 2, 0)), 0, 255).astype(np.uint8), "RGB")
+        out = self.model.predict({description.input[0].name: x})
+        return {o.name: np.asarray(out[o.name], dtype=np.float32) for o in description.output}
 
 
 def _compute_units(artifact: Path, requested: str | None) -> str:

@@ -12,7 +12,6 @@ import numpy as np
 
 from edgevt.errors import ExportError, first_line
 from edgevt.exporters.base import ExportResult, Option, Target
-from edgevt.models.loading import INPUT_NAME, OUTPUT_NAMES
 from edgevt.parity import Precision
 
 # Ops whose inputs onnxruntime's quantizer may turn int8. Everything else (LayerNorm, Softmax,
@@ -20,6 +19,8 @@ from edgevt.parity import Precision
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 
 OPTIONS = {
+    "input_type": Option(str, "tensor", "tensor: the processor's normalised tensor; image: RGB pixels 0..255 with the checkpoint's "
+                         "rescale and normalisation as the first ops", ("tensor", "image")),
     "opset": Option(int, 18, "ONNX opset (>= 17)", minimum=17),
     "exporter": Option(str, "auto", "auto: dynamo, falling back to TorchScript", ("auto", "dynamo", "torchscript")),
     "dynamic_batch": Option(bool, False, "export a dynamic batch axis"),
@@ -28,19 +29,20 @@ OPTIONS = {
 }
 
 
-def _torch_export(module, sample, path: Path, use_dynamo: bool, opset: int, dynamic_batch: bool) -> None:
+def _torch_export(model, sample, path: Path, use_dynamo: bool, opset: int, dynamic_batch: bool) -> None:
     import torch
 
-    kwargs = dict(input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), opset_version=opset, dynamo=use_dynamo)
+    name, outputs = model.input_name, list(model.output_names)
+    kwargs = dict(input_names=[name], output_names=outputs, opset_version=opset, dynamo=use_dynamo)
     if use_dynamo:
         kwargs.update(verbose=False, external_data=False)
         if dynamic_batch:
-            kwargs["dynamic_shapes"] = {INPUT_NAME: {0: torch.export.Dim("batch", min=1, max=64)}}
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=64)},)
     elif dynamic_batch:
-        kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}}
+        kwargs["dynamic_axes"] = {name: {0: "batch"}, **{n: {0: "batch"} for n in outputs}}
     # The exporters print progress on stdout; keep stdout clean for --json.
     with contextlib.redirect_stdout(sys.stderr), torch.no_grad():
-        torch.onnx.export(module, (torch.from_numpy(sample),), str(path), **kwargs)
+        torch.onnx.export(model.module, (torch.from_numpy(sample),), str(path), **kwargs)
 
 
 def export_fp32(model, sample: np.ndarray, options: dict, path: Path, log) -> dict:
@@ -52,7 +54,7 @@ def export_fp32(model, sample: np.ndarray, options: dict, path: Path, log) -> di
     for name in order:
         log(f"exporting with the {name} exporter (opset {options['opset']})")
         try:
-            _torch_export(model.module, sample, path, name == "dynamo", options["opset"], options["dynamic_batch"])
+            _torch_export(model, sample, path, name == "dynamo", options["opset"], options["dynamic_batch"])
             details["exporter"] = name
             break
         except Exception as exc:  # a converter error: try the next path or report
@@ -67,6 +69,22 @@ def export_fp32(model, sample: np.ndarray, options: dict, path: Path, log) -> di
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"onnx.checker rejected the export: {first_line(exc)}") from exc
     return details
+
+
+def _stamp(path: Path, model) -> None:
+    """metadata_props an app can read: which model, and the preprocessing its input expects."""
+    import json
+
+    import onnx
+
+    import edgevt
+    from edgevt.preprocessing import describe
+
+    proto = onnx.load(str(path))
+    props = {"edgevt.version": edgevt.__version__, "edgevt.model": model.spec.name, "edgevt.input": model.input_name,
+             "edgevt.preprocessing": json.dumps(describe(model.spec), sort_keys=True)}
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **props})
+    onnx.save(proto, str(path))
 
 
 def _op_histogram(path: Path) -> dict:
@@ -115,16 +133,16 @@ def _int8_dynamic(src: Path, dst: Path, workdir: Path, log) -> dict:
 
 
 class _Calibration:
-    """onnxruntime CalibrationDataReader over the sample photos."""
+    """onnxruntime CalibrationDataReader over the sample photos (pixels, for an image-input model)."""
 
-    def __init__(self, batch: np.ndarray):
-        self._it = iter([{INPUT_NAME: batch[i : i + 1]} for i in range(len(batch))])
+    def __init__(self, batch: np.ndarray, input_name: str):
+        self._it = iter([{input_name: batch[i : i + 1]} for i in range(len(batch))])
 
     def get_next(self):
         return next(self._it, None)
 
 
-def _int8_static(src: Path, dst: Path, workdir: Path, calib: np.ndarray, options: dict, log) -> dict:
+def _int8_static(src: Path, dst: Path, workdir: Path, calib: np.ndarray, input_name: str, options: dict, log) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -133,7 +151,7 @@ def _int8_static(src: Path, dst: Path, workdir: Path, calib: np.ndarray, options
     quantize_static(
         str(_preprocessed(src, workdir, log)),
         str(dst),
-        _Calibration(calib),
+        _Calibration(calib, input_name),
         quant_format=QuantFormat.QDQ,
         op_types_to_quantize=list(QUANTIZED_OPS),
         per_channel=options["per_channel"],
@@ -160,9 +178,11 @@ def export(model, samples, precision: Precision, options: dict, workdir: Path, l
         elif precision is Precision.INT8_DYNAMIC:
             details["quantization"] = _int8_dynamic(fp32, out, workdir, log)
         else:
-            details["quantization"] = _int8_static(fp32, out, workdir, samples.batch[samples.is_photo], options, log)
+            details["quantization"] = _int8_static(fp32, out, workdir, samples.batch[samples.is_photo], model.input_name, options, log)
+    _stamp(out, model)
     details["seconds"] = round(time.perf_counter() - t0, 3)
     details["ops"] = _op_histogram(out)
+    details["input"] = {"name": model.input_name, "outputs": list(model.output_names)}
     return ExportResult(out, details)
 
 
@@ -190,13 +210,20 @@ class OrtRunner:
         return dict(zip(self.output_names, values))
 
 
-def input_shape(artifact: Path) -> list:
+def _first_input(artifact: Path):
     import onnx
 
     graph = onnx.load(str(artifact), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
-    first = next(i for i in graph.input if i.name not in initializers)
-    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in first.type.tensor_type.shape.dim]
+    return next(i for i in graph.input if i.name not in initializers)
+
+
+def input_shape(artifact: Path) -> list:
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in _first_input(artifact).type.tensor_type.shape.dim]
+
+
+def input_name(artifact: Path) -> str:
+    return _first_input(artifact).name
 
 
 TARGET = Target(
@@ -209,4 +236,5 @@ TARGET = Target(
     export=export,
     open_runner=OrtRunner,
     input_shape=input_shape,
+    input_name=input_name,
 )

@@ -16,12 +16,13 @@ import numpy as np
 
 from edgevt.errors import ExportError, first_line
 from edgevt.exporters.base import ExportResult, Option, Target
-from edgevt.models.loading import INPUT_NAME, OUTPUT_NAMES
 from edgevt.parity import Precision
 
 ENGINE = "ai-edge-litert-xnnpack"
 
 OPTIONS = {
+    "input_type": Option(str, "tensor", "tensor: the processor's normalised tensor; image: RGB pixels 0..255 with the checkpoint's "
+                         "rescale and normalisation as the first ops", ("tensor", "image")),
     "channel_last": Option(bool, False, "NHWC image input (litert_torch.to_channel_last_io), as Android camera pipelines feed it"),
     "static_activations": Option(str, "int8", "int8-static: activation width (int16 keeps more accuracy, a16w8)", ("int8", "int16")),
     "static_ops": Option(str, "all", "int8-static: all = full integer; compute = only matmul/conv ops (LayerNorm, Softmax, "
@@ -50,21 +51,37 @@ def _quiet_converters():
             os.environ["LITERT_TORCH_SHOW_PROGRESS"] = saved
 
 
-def _named(module, channel_last: bool):
-    """Signature input `pixel_values`, output `logits` (litert-torch names them after kwargs and dict keys)."""
+def _named(model, channel_last: bool):
+    """Signature input named as the model's input (`pixel_values`, or `image` for an image-input model), outputs named
+    as HF names them (litert-torch names a signature after the forward's keyword and the returned dict's keys)."""
     import litert_torch
     import torch
 
-    inner = litert_torch.to_channel_last_io(module, args=[0]) if channel_last else module
+    inner = litert_torch.to_channel_last_io(model.module, args=[0]) if channel_last else model.module
+    names = tuple(model.output_names)
 
-    class Named(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = inner
+    def named(out):
+        return dict(zip(names, out if isinstance(out, (tuple, list)) else (out,)))
 
-        def forward(self, pixel_values):
-            out = self.inner(pixel_values)
-            return {OUTPUT_NAMES[0]: out[0] if isinstance(out, (tuple, list)) else out}
+    if model.input_name == "image":
+
+        class Named(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, image):
+                return named(self.inner(image))
+
+    else:
+
+        class Named(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, pixel_values):
+                return named(self.inner(pixel_values))
 
     return Named().eval()
 
@@ -75,7 +92,7 @@ def convert_fp32(model, sample: np.ndarray, channel_last: bool, path: Path) -> N
 
     x = torch.from_numpy(np.ascontiguousarray(sample.transpose(0, 2, 3, 1) if channel_last else sample))
     with _quiet_converters(), torch.no_grad():
-        edge = litert_torch.convert(_named(model.module, channel_last), sample_kwargs={INPUT_NAME: x})
+        edge = litert_torch.convert(_named(model, channel_last), sample_kwargs={model.input_name: x})
         edge.export(str(path))
 
 
@@ -114,12 +131,12 @@ def _static_recipe(bits: int, scope: str):
     return manager.get_quantization_recipe()
 
 
-def _calibrate_minmax(q, batches: list[np.ndarray]) -> dict:
+def _calibrate_minmax(q, batches: list[np.ndarray], input_name: str) -> dict:
     """Global min/max over all photos. ai-edge-quantizer's own calibrate() merges samples with a 0.95 moving
     average, so with a handful of photos the first one sets every range and the others clip."""
     merged: dict = {}
     for batch in batches:
-        stats = q.calibrate({"serving_default": [{INPUT_NAME: batch}]}, num_threads=os.cpu_count() or 1)
+        stats = q.calibrate({"serving_default": [{input_name: batch}]}, num_threads=os.cpu_count() or 1)
         for tensor, qsv in stats.items():
             if tensor not in merged or not qsv:
                 merged[tensor] = dict(qsv)
@@ -129,7 +146,7 @@ def _calibrate_minmax(q, batches: list[np.ndarray]) -> dict:
     return merged
 
 
-def _int8_static(src: Path, dst: Path, calib: np.ndarray, options: dict, log) -> dict:
+def _int8_static(src: Path, dst: Path, calib: np.ndarray, input_name: str, options: dict, log) -> dict:
     from ai_edge_quantizer import quantizer
 
     bits = 16 if options["static_activations"] == "int16" else 8
@@ -137,7 +154,7 @@ def _int8_static(src: Path, dst: Path, calib: np.ndarray, options: dict, log) ->
     log(f"calibrating int{bits} activations on {len(calib)} photos")
     nhwc = options["channel_last"]
     batches = [np.ascontiguousarray(calib[i : i + 1].transpose(0, 2, 3, 1) if nhwc else calib[i : i + 1]) for i in range(len(calib))]
-    q.quantize(_calibrate_minmax(q, batches), enable_progress_bar=False).export_model(str(dst), overwrite=True)
+    q.quantize(_calibrate_minmax(q, batches, input_name), enable_progress_bar=False).export_model(str(dst), overwrite=True)
     ops = "all supported ops (full integer)" if options["static_ops"] == "all" else ", ".join(COMPUTE_OPS)
     return {"tool": "ai-edge-quantizer", "recipe": f"static_wi8_ai{bits}", "quantized_ops": ops, "weights": "int8 per-channel",
             "activations": f"int{bits} (min/max calibration)", "calibration": {"method": "global min/max per tensor", "samples": int(len(calib))}}
@@ -167,7 +184,7 @@ def export(model, samples, precision: Precision, options: dict, workdir: Path, l
                 elif precision is Precision.INT8_DYNAMIC:
                     details["quantization"] = _int8_dynamic(fp32, out)
                 else:
-                    details["quantization"] = _int8_static(fp32, out, samples.batch[samples.is_photo], options, log)
+                    details["quantization"] = _int8_static(fp32, out, samples.batch[samples.is_photo], model.input_name, options, log)
         except Exception as exc:
             raise ExportError(f"ai-edge-quantizer could not make {precision.value} of {model.spec.name}: "
                               f"{type(exc).__name__}: {first_line(exc)}", "try another precision") from exc
@@ -240,12 +257,11 @@ class LiteRTRunner:
         self.input = self.interp.get_input_details()[0]
         self.nhwc = _layout_nhwc(list(self.input["shape"]))
         by_index = {d["index"]: d for d in self.interp.get_output_details()}
-        sigs = self.interp._get_full_signature_list()  # {signature: {"inputs": {name: index}, "outputs": {name: index}}}
-        named = next(iter(sigs.values()))["outputs"] if len(sigs) == 1 else {}
-        if named and set(named) <= set(OUTPUT_NAMES):
+        named = _signature(self.interp).get("outputs") or {}
+        if named and set(named.values()) <= set(by_index):
             self.outputs = {name: by_index[index] for name, index in named.items()}
-        else:  # a file from elsewhere: outputs in order
-            self.outputs = dict(zip(OUTPUT_NAMES, by_index.values()))
+        else:  # a file from elsewhere: outputs in order, under their tensor names
+            self.outputs = {d["name"]: d for d in by_index.values()}
 
     def _quantize_in(self, x: np.ndarray) -> np.ndarray:
         scale, zero = self.input["quantization"]
@@ -269,6 +285,18 @@ class LiteRTRunner:
         return {name: self._dequantize_out(d, self.interp.get_tensor(d["index"])) for name, d in self.outputs.items()}
 
 
+def _signature(interp) -> dict:
+    """{"inputs": {name: tensor index}, "outputs": {...}} of a file's only signature ({} when it has none or several)."""
+    sigs = interp._get_full_signature_list()
+    return next(iter(sigs.values())) if len(sigs) == 1 else {}
+
+
+def input_name(artifact: Path) -> str:
+    interp = _interpreter(artifact, 1, xnnpack=False)
+    names = list((_signature(interp).get("inputs") or {}))
+    return names[0] if len(names) == 1 else interp.get_input_details()[0]["name"]
+
+
 def input_shape(artifact: Path) -> list:
     """The N x C x H x W shape a runner takes (an NHWC file is transposed by the runner)."""
     shape = [int(d) for d in _interpreter(artifact, 1, xnnpack=False).get_input_details()[0]["shape"]]
@@ -285,4 +313,5 @@ TARGET = Target(
     export=export,
     open_runner=LiteRTRunner,
     input_shape=input_shape,
+    input_name=input_name,
 )

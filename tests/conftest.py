@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from edgevt.models import registry  # noqa: E402
-from edgevt.models.registry import Preprocess  # noqa: E402
+from edgevt.models.registry import convnext_processor, family_processor  # noqa: E402
 
 TINY = {
     "tiny-swiftformer": ("swiftformer", {"embed_dims": [8, 16, 24, 32], "depths": [1, 1, 1, 2]}),
@@ -35,8 +35,10 @@ def _register_tiny() -> None:
     fams = registry.families()
     for name, (family, config) in TINY.items():
         if name not in {s.name for s in registry.list_models()}:
-            pre = Preprocess(size=64, resize_shortest=72 if family == "cvt" else None)
-            registry.register(name, fams[family], f"edgevt-tests/{name}", pre, config, paper_params_m=0.1, paper_gmacs=0.01)
+            fam = fams[family]
+            processor = convnext_processor(64) if family == "cvt" else family_processor(fam, 64)
+            cfg = config if family == "cvt" else {"image_size": 64, **config}
+            registry.register(name, fam, f"edgevt-tests/{name}", processor, cfg, input_size=64, paper_params_m=0.1, paper_gmacs=0.01)
 
 
 _register_tiny()

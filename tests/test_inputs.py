@@ -5,16 +5,16 @@ from edgevt.models import get_spec
 
 
 def test_photos_are_preprocessed_to_the_variant_size_and_normalised():
-    s = photos(get_spec("swinv2-tiny").preprocess)
+    s = photos(get_spec("swinv2-tiny"))
     assert s.batch.shape == (len(PHOTOS), 3, 256, 256) and s.batch.dtype == np.float32
     assert abs(float(s.batch.mean())) < 1.5 and 0.3 < float(s.batch.std()) < 2.0  # ImageNet-normalised range
     assert s.is_photo.all()
 
 
 def test_cvt_resizes_shortest_edge_then_centre_crops():
-    pre = get_spec("cvt-13").preprocess
-    assert pre.resize_shortest == 256 and pre.size == 224
-    assert photos(pre, count=2).batch.shape == (2, 3, 224, 224)
+    spec = get_spec("cvt-13")
+    assert spec.processor["crop_pct"] == 0.875 and spec.input_hw == (224, 224)
+    assert photos(spec, count=2).batch.shape == (2, 3, 224, 224)
 
 
 def test_noise_is_seeded_and_not_a_photo():
@@ -24,7 +24,7 @@ def test_noise_is_seeded_and_not_a_photo():
 
 
 def test_parity_samples_are_photos_then_noise():
-    s = parity_samples(get_spec("tiny-swin").preprocess, seed=0, n_noise=2)
+    s = parity_samples(get_spec("tiny-swin"), seed=0, n_noise=2)
     assert len(s) == len(PHOTOS) + 2 and s.is_photo.sum() == len(PHOTOS)
 
 

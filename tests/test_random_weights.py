@@ -13,7 +13,7 @@ def logits_on_photos(name, seed=0):
     spec = get_spec(name)
     model = load_model(spec, "random", seed)
     with torch.no_grad():
-        return model, model.module(torch.from_numpy(photos(spec.preprocess).batch)).numpy()
+        return model, model.module(torch.from_numpy(photos(spec).batch)).numpy()
 
 
 @pytest.mark.parametrize("name", ["swiftformer-xs", "tiny-swin", "tiny-swinv2", "tiny-cvt"])

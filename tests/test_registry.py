@@ -63,7 +63,7 @@ def test_hf_id_resolves_to_the_registered_variant():
 def test_registering_a_name_twice_is_an_error():
     spec = get_spec("swin-tiny")
     with pytest.raises(ValueError, match="registered twice"):
-        register("swin-tiny", spec.family, spec.hf_id, spec.preprocess)
+        register("swin-tiny", spec.family, spec.hf_id, spec.processor)
 
 
 def test_local_directory_of_a_supported_architecture_is_accepted(tmp_path):
@@ -74,5 +74,5 @@ def test_local_directory_of_a_supported_architecture_is_accepted(tmp_path):
 
 def test_local_directory_of_another_architecture_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(UsageError, match="supports"):
+    with pytest.raises(UsageError, match="exports swiftformer, swin, swinv2, cvt"):
         resolve_spec(str(tmp_path))

@@ -23,6 +23,8 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     from edgevt.profiles import bench_settings, load_profile
 
     prof = load_profile(profile) if profile else None
+    weights = weights or "pretrained"
+    seed = 0 if seed is None else seed
     section = prof.matrix if prof else {}
     model_names = split_list(models) or section.get("models") or []
     target_names = split_list(targets) or section.get("targets") or ([prof.target] if prof and prof.target else ["onnx"])
@@ -41,7 +43,7 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
         per_target[t].update(values)
     settings = bench_settings(prof, MATRIX_BENCH_DEFAULTS, **bench)
     settings = replace(settings, threads=settings.threads or os.cpu_count() or 1)
-    plan = MatrixPlan(specs=resolve_models(model_names), targets=target_names, precisions=list(dict.fromkeys(precision_texts)),
+    plan = MatrixPlan(specs=resolve_models(model_names, weights), targets=target_names, precisions=list(dict.fromkeys(precision_texts)),
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
                       profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude))
     plan.cells = expand(plan, per_target)

@@ -49,6 +49,8 @@ def weights_identity(spec, weights: str, seed: int) -> dict | None:
     """What pins the weights without loading them; None when they cannot be pinned (Hub weights not cached)."""
     if weights == "random":
         return {"random": True, "seed": seed}  # a function of config + seed + code + torch: all in the key
+    if weights == "pretrained" and spec.checkpoint and Path(spec.checkpoint).is_dir():
+        return {"path_sha256": file_digest(Path(spec.checkpoint))}  # a model directory's own weights
     if weights == "pretrained":
         try:
             from huggingface_hub import try_to_load_from_cache
@@ -105,7 +107,7 @@ def _source_digest(modules: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.exporters.base"]
+ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.preprocessing", "edgevt.exporters.base"]
 RESULT_CODE = ["edgevt.parity", "edgevt.bench", "edgevt.pipeline", "edgevt.exporters", "edgevt.mil", "edgevt.matrix.worker"]
 
 

@@ -50,8 +50,9 @@ def split_list(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
-def resolve_models(names: list[str]) -> dict[str, Any]:
-    """Names, globs (`swin*`) or `all`; each resolved to its ModelSpec now so a typo fails before any cell runs."""
+def resolve_models(names: list[str], weights: str = "pretrained") -> dict[str, Any]:
+    """Names, globs (`swin*`) or `all`; each resolved to its ModelSpec now (with the checkpoint's own architecture,
+    config and preprocessing) so a typo or a mismatched checkpoint fails before any cell runs."""
     from edgevt.models import list_models
     from edgevt.models.loading import resolve_spec
 
@@ -61,9 +62,9 @@ def resolve_models(names: list[str]) -> dict[str, Any]:
             matched = [s for s in list_models("*") if name == "all" or fnmatch.fnmatch(s.name, name)]
             if not matched:
                 raise UsageError(f"no registered model matches {name!r}", "run `edgevt list` to see every registered variant")
-            specs.update({s.name: s for s in matched})
+            specs.update({s.name: resolve_spec(s.name, weights) for s in matched})
         else:
-            spec = resolve_spec(name)
+            spec = resolve_spec(name, weights)
             specs[spec.name] = spec
     if not specs:
         raise UsageError("no models given", "pass --models swiftformer-xs,swin-tiny (or a profile with a matrix.models list)")

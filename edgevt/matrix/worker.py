@@ -24,7 +24,7 @@ def log(msg: str) -> None:
     print(f"[cell {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[dict, dict, bool]:
+def _obtain_artifact(target, ref, shipped, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[dict, dict, bool]:
     """(artifact info, export details, reused): the cached artifact for this key, or a fresh export moved into the cache whole.
     Its size and sha256 are computed once, when it is made, and kept in entry.json beside it."""
     from edgevt.fsio import place
@@ -38,7 +38,7 @@ def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, 
     name = artifact_name(ref.loaded.spec.name, precision, target.suffix)
     stage = scratch / "artifact"
     stage.mkdir()
-    result = target.export(ref.loaded, ref.samples, precision, options, stage, log)
+    result = target.export(shipped, ref.samples.as_artifact_samples(ref.input_kind), precision, options, stage, log)
     final = stage / name
     result.artifact.rename(final)
     for leftover in stage.iterdir():  # exporters may leave side files; the cache keeps the artifact only
@@ -54,6 +54,7 @@ def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, 
 def run_job(job: dict) -> dict:
     from edgevt.bench import BenchSettings
     from edgevt.exporters import get_target, require
+    from edgevt.models.loading import for_artifact
     from edgevt.models.registry import spec_from_dict
     from edgevt.parity import Precision
     from edgevt.pipeline import benchmark, check_parity, make_reference
@@ -62,14 +63,17 @@ def run_job(job: dict) -> dict:
     target = get_target(cell["target"])
     require(target)
     precision = Precision.parse(cell["precision"], target.name)
-    ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log)
-    info, details, reused = _obtain_artifact(target, ref, precision, cell["options"], Path(job["artifact_dir"]), Path(job["scratch"]),
-                                             job.get("reuse_artifact", True))
+    input_kind = cell["options"].get("input_type", "tensor")
+    ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log, input_kind)
+    shipped = for_artifact(ref.loaded, input_kind)
+    info, details, reused = _obtain_artifact(target, ref, shipped, precision, cell["options"], Path(job["artifact_dir"]),
+                                             Path(job["scratch"]), job.get("reuse_artifact", True))
     artifact = Path(info["path"])
     settings = BenchSettings(**job["bench"])
     parity = check_parity(target, artifact, ref, precision, job["tolerances"], settings.threads, log)
-    latency = benchmark(target, artifact, ref.samples.batch[:1], settings, log, ref.loaded.module)
-    return {"status": parity.status, "model_info": ref.loaded.describe(), "artifact": info, "artifact_reused": reused, 
+    latency = benchmark(target, artifact, ref.feed[:1], settings, log, shipped.module)
+    return {"status": parity.status, "model_info": shipped.describe(), "inputs": ref.describe_inputs(), "artifact": info,
+            "artifact_reused": reused,
             "export": details, "parity": parity.to_dict(), "latency": latency, "error": None}
 
 

@@ -3,10 +3,9 @@
 from edgevt.models.registry import (
     Family,
     ModelSpec,
-    Preprocess,
     families,
     get_spec,
     list_models,
 )
 
-__all__ = ["Family", "ModelSpec", "Preprocess", "families", "get_spec", "list_models"]
+__all__ = ["Family", "ModelSpec", "families", "get_spec", "list_models"]

@@ -1,122 +1,137 @@
-"""Turn a ModelSpec and a weights choice into a torch module that maps pixel_values -> logits."""
+"""Turn a resolved ModelSpec and a weights choice into a torch module: one input tensor -> the checkpoint's outputs.
+
+A classifier gives `logits`; a backbone gives what HF's model class returns (`last_hidden_state`, `pooler_output`,
+`cls_token_value`, `feature_maps_<i>`), named as HF names them. No tensor of a checkpoint is ever initialised at random:
+missing, unexpected or mis-shaped tensors exit 2 naming them.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgevt.errors import UsageError, WeightsError, first_line
-from edgevt.models.registry import ModelSpec, Preprocess, family_for_model_type, get_spec
+from edgevt.errors import WeightsError, first_line
+from edgevt.models.checkpoint import PRETRAINED, RANDOM, resolve_spec  # noqa: F401  (resolve_spec: public entry point)
+from edgevt.models.registry import ModelSpec
 
-OUTPUT_NAMES = ("logits",)
 INPUT_NAME = "pixel_values"
+SKIPPED_OUTPUTS = ("loss", "hidden_states", "attentions", "reshaped_hidden_states")
 
 
 @dataclass
 class LoadedModel:
     spec: ModelSpec
-    module: Any  # torch.nn.Module in eval mode: pixel_values -> logits
+    module: Any  # torch.nn.Module in eval mode: one input tensor -> a tensor, or a tuple in output_names order
     weights: str  # "random" | "pretrained" | a path
     seed: int | None
     weights_sha256: str
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return OUTPUT_NAMES
+    output_names: tuple[str, ...] = ("logits",)
+    input_name: str = INPUT_NAME
+    extra: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
+        from edgevt.preprocessing import describe
+
+        spec = self.spec
         return {
-            "name": self.spec.name,
-            "family": self.spec.family.name,
-            "hf_id": self.spec.hf_id,
+            "name": spec.name,
+            "source": spec.source,
+            "family": spec.family.name,
+            "hf_id": spec.hf_id,
+            "architecture": spec.model_class,
+            "checkpoint": spec.checkpoint if self.weights != RANDOM else None,
             "weights": self.weights,
             "seed": self.seed,
             "weights_sha256": self.weights_sha256,
-            "input_shape": list(self.spec.input_shape),
+            "input_name": self.input_name,
+            "input_shape": list(spec.input_shape),
+            "outputs": list(self.output_names),
+            "num_labels": self.extra.get("num_labels"),
+            "preprocessing": describe(spec),
         }
 
 
-def resolve_spec(name: str) -> ModelSpec:
-    """A registered name, or any HF id / local directory whose config is of a supported architecture."""
-    path = Path(name)
-    if path.is_dir() and (path / "config.json").is_file():
-        return _adhoc_spec(name, json.loads((path / "config.json").read_text()))
-    if "/" in name and not path.exists():
-        try:
-            return get_spec(name)
-        except UsageError:
-            return _adhoc_spec(name, _hub_config(name))
-    return get_spec(name)
+class _ForExport:
+    """Namespace for the wrapper class (built lazily: torch is imported only when a model is loaded)."""
+
+    cls = None
 
 
-def _hub_config(hf_id: str) -> dict:
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(hf_id).to_dict()
-    except OSError as exc:
-        raise WeightsError(
-            f"cannot read the config of {hf_id!r} (no network and not in the HF cache): {exc}",
-            "use a registered name (`edgevt list`) or a local model directory",
-        ) from None
-
-
-def _adhoc_spec(source: str, config: dict) -> ModelSpec:
-    family = family_for_model_type(config.get("model_type", ""))
-    if family is None:
-        raise UsageError(
-            f"{source!r} is a {config.get('model_type')!r} model; edgevt supports "
-            "swiftformer, swin, swinv2 and cvt",
-        )
-    size = int(config.get("image_size", 224))
-    cfg = {k: v for k, v in config.items() if not k.startswith("_") and k not in ("architectures", "model_type")}
-    return ModelSpec(source, family, source, cfg, Preprocess(size=size), registered=False)
-
-
-def _classifier(module):
+def _outputs_module(model, names: tuple[str, ...]):
     import torch
 
-    class Classifier(torch.nn.Module):
-        """Single-tensor in, single-tensor out: what every exporter and runtime expects."""
+    if _ForExport.cls is None:
 
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
+        class HFOutputs(torch.nn.Module):
+            """One tensor in; HF's named outputs out, in a fixed order: what every exporter and runtime expects."""
 
-        def forward(self, pixel_values):
-            return self.model(pixel_values=pixel_values).logits
+            def __init__(self, inner, output_names):
+                super().__init__()
+                self.model = inner
+                self.output_names = tuple(output_names)
 
-    return Classifier(module).eval()
+            def forward(self, pixel_values):
+                out = self.model(pixel_values=pixel_values, return_dict=True)
+                values = tuple(_pick(out, name) for name in self.output_names)
+                return values[0] if len(values) == 1 else values
+
+        _ForExport.cls = HFOutputs
+    return _ForExport.cls(model, names).eval()
 
 
-def _model_class(spec: ModelSpec):
-    import transformers
+def _pick(out, name: str):
+    if name.startswith("feature_maps_"):
+        return out.feature_maps[int(name.rsplit("_", 1)[1])]
+    return getattr(out, name)
 
-    return getattr(transformers, spec.family.config_class), getattr(transformers, spec.family.model_class)
+
+def output_names(model, shape) -> tuple[str, ...]:
+    """The tensors HF's forward returns for this checkpoint, in order (one probe forward on zeros)."""
+    import torch
+
+    with torch.no_grad():
+        out = model(pixel_values=torch.zeros(shape), return_dict=True)
+    names: list[str] = []
+    for key, value in out.items():
+        if key in SKIPPED_OUTPUTS:
+            continue
+        if isinstance(value, torch.Tensor):
+            names.append(key)
+        elif isinstance(value, (tuple, list)) and all(isinstance(v, torch.Tensor) for v in value):
+            names += [f"{key}_{i}" for i in range(len(value))]
+    return tuple(names)
 
 
-def load_model(spec: ModelSpec, weights: str = "pretrained", seed: int = 0) -> LoadedModel:
-    """weights: "pretrained" (from_pretrained, HF cache, HF_HUB_OFFLINE honoured), "random", or a path."""
+def load_model(spec: ModelSpec, weights: str = PRETRAINED, seed: int = 0) -> LoadedModel:
+    """weights: "pretrained" (the checkpoint's own: a directory, or from_pretrained through the HF cache), "random",
+    or a path (an HF model directory or a weights file)."""
     import torch
 
     torch.manual_seed(seed)
-    if weights == "random":
-        module = build_random(spec, seed)
-    elif weights == "pretrained":
-        module = _from_pretrained(spec, spec.hf_id)
+    if weights == RANDOM:
+        model = build_random(spec, seed)
+    elif weights == PRETRAINED:
+        model = from_pretrained(spec, spec.checkpoint or spec.hf_id)
     else:
-        module = _from_path(spec, Path(weights))
-    module = _classifier(module)
-    return LoadedModel(spec, module, weights, seed if weights == "random" else None, state_digest(module))
+        model = _from_path(spec, Path(weights))
+    names = output_names(model, spec.input_shape)
+    module = _outputs_module(model, names)
+    num_labels = getattr(model.config, "num_labels", None) if "logits" in names else None
+    return LoadedModel(spec, module, weights, seed if weights == RANDOM else None, state_digest(module), names,
+                       extra={"num_labels": num_labels})
+
+
+def _classes(spec: ModelSpec):
+    import transformers
+
+    return getattr(transformers, spec.family.config_class), getattr(transformers, spec.model_class)
 
 
 def build_random(spec: ModelSpec, seed: int):
-    """Seeded random weights whose logits are of ordinary scale and depend on the input.
+    """Seeded random weights whose outputs are of ordinary scale and depend on the input.
 
     HF's own init gives SwiftFormer logits of ~1e-4 (layer scale 1e-5) and CvT logits that ignore the
     input; parity on either proves nothing. Fan-in scaled weights, non-trivial norm affine parameters
@@ -124,8 +139,8 @@ def build_random(spec: ModelSpec, seed: int):
     """
     import torch
 
-    config_cls, model_cls = _model_class(spec)
-    module = model_cls(config_cls(**dict(spec.config))).eval()
+    config_cls, model_cls = _classes(spec)
+    module = model_cls(config_cls.from_dict(dict(spec.config))).eval()
     gen = torch.Generator().manual_seed(seed)
 
     def normal(t, std):
@@ -152,37 +167,69 @@ def build_random(spec: ModelSpec, seed: int):
     return module
 
 
-def _from_pretrained(spec: ModelSpec, source: str):
-    _, model_cls = _model_class(spec)
+def _names(keys, limit: int = 4) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def from_pretrained(spec: ModelSpec, source: str):
+    """from_pretrained of the checkpoint's own class; every tensor must come from the checkpoint."""
+    from edgevt.models.checkpoint import hub_offline
+
+    _, model_cls = _classes(spec)
+    local = Path(source).is_dir()
     try:
-        return model_cls.from_pretrained(source, use_safetensors=None).eval()
+        module, info = model_cls.from_pretrained(source, output_loading_info=True)
     except OSError as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        if local:
+            raise WeightsError(f"cannot load the weights in {source}: {first_line(exc)}",
+                               "the directory needs model.safetensors (or pytorch_model.bin) as save_pretrained writes it") from None
         raise WeightsError(
-            f"cannot load pretrained weights for {spec.name} from {source!r}"
-            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: {first_line(exc)}",
-            "the Hugging Face Hub is unreachable and the weights are not cached: use "
-            "`--weights random --seed N` for parity work, or `--weights PATH` with a local model "
-            "directory or .safetensors file"
-            + ("" if offline else "; set HF_HUB_OFFLINE=1 to skip the Hub's network retries"),
+            f"cannot load pretrained weights for {spec.name} from {source!r}{' (HF_HUB_OFFLINE is set)' if hub_offline() else ''}: "
+            f"{first_line(exc)}",
+            "the Hugging Face Hub is unreachable and the weights are not cached: use `--weights random --seed N` for parity "
+            "work, or `--weights PATH` with a local model directory or .safetensors file"
+            + ("" if hub_offline() else "; set HF_HUB_OFFLINE=1 to skip the Hub's network retries"),
         ) from None
+    except Exception as exc:  # a corrupt or untrusted weights file: safetensors/torch raise their own types
+        raise WeightsError(f"cannot read the weights of {source}: {type(exc).__name__}: {first_line(exc)}",
+                           "re-save the checkpoint with save_pretrained (safetensors); edgevt never unpickles code") from None
+    _check_loading(source, info, spec.model_class)
+    return module.eval()
+
+
+def _check_loading(source: str, info: dict, cls: str) -> None:
+    missing = [k for k in info.get("missing_keys", []) if not k.endswith("num_batches_tracked")]
+    unexpected = list(info.get("unexpected_keys", []))
+    mismatched = [f"{k[0]} {tuple(k[1])} vs {tuple(k[2])}" if isinstance(k, (tuple, list)) and len(k) == 3 else str(k)
+                  for k in info.get("mismatched_keys", [])]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} tensors of {cls} are missing from it ({_names(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} of its tensors are not part of {cls} ({_names(unexpected)})")
+    if mismatched:
+        problems.append(f"{len(mismatched)} tensors have other shapes ({_names(mismatched)})")
+    if problems:
+        raise WeightsError(f"{source} does not fit {cls}: " + "; ".join(problems),
+                           "edgevt never exports randomly initialised tensors: pass the complete checkpoint "
+                           "(and, for a network without its head, one saved as the base model, e.g. SwinModel)")
 
 
 def _from_path(spec: ModelSpec, path: Path):
     if not path.exists():
         raise WeightsError(f"weights path {str(path)!r} does not exist", "pass a local HF model directory or a .safetensors file")
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise WeightsError(f"{path} has no config.json", "point --weights at an HF model directory (save_pretrained output)")
-        return _from_pretrained(spec, str(path))
+        return from_pretrained(spec, str(path))
     module = build_random(spec, 0)
     state = _read_state_dict(path)
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise WeightsError(
-            f"{path} does not fit {spec.name}: {len(missing)} missing keys (e.g. {missing[:2]}), "
-            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})",
+            f"{path} does not fit {spec.name} ({spec.model_class}): {len(missing)} missing tensors"
+            f"{f' ({_names(missing)})' if missing else ''}, {len(unexpected)} unexpected"
+            f"{f' ({_names(unexpected)})' if unexpected else ''}",
             "check that the file holds weights of this variant (same config) in HF naming",
         )
     return module.eval()
@@ -193,7 +240,11 @@ def _read_state_dict(path: Path) -> dict:
     if suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises SafetensorError (and OSError) for files that are not safetensors
+            raise WeightsError(f"{path} is not a readable .safetensors file ({type(exc).__name__}: {first_line(exc)})",
+                               "re-save the weights with safetensors (model.save_pretrained or safetensors.torch.save_file)") from None
     if suffix in (".bin", ".pt", ".pth"):
         import torch
 
@@ -214,3 +265,14 @@ def state_digest(module) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def for_artifact(loaded: LoadedModel, input_kind: str) -> LoadedModel:
+    """The module an exporter converts: for an image-input artifact, behind the checkpoint's own normalisation."""
+    from dataclasses import replace
+
+    from edgevt.preprocessing import IMAGE_INPUT, image_input_module
+
+    if input_kind != "image":
+        return loaded
+    return replace(loaded, module=image_input_module(loaded.module, loaded.spec.processor), input_name=IMAGE_INPUT)
