@@ -265,13 +265,17 @@ def summary_text(report: dict, report_path: Path | None) -> str:
     if latency.get("status") == "measured":
         warm = latency["warm"]
         ratio = latency.get("speedup_vs_torch_eager")
-        # benchmark_model (Android) reports mean and std, no percentiles.
-        stats = (f"p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms" if warm.get("p50_ms") is not None
-                 else f"mean {warm['mean_ms']:.3f} ms, std {warm['std_ms'] or 0:.3f} ms")
+        # benchmark_model (Android) prints p5/median/p95 (older builds: mean and std only); Core ML picks its threads.
+        spread = [f"{name} {warm[key]:.3f} ms" for name, key in (("p50", "p50_ms"), ("p90", "p90_ms"), ("p95", "p95_ms"))
+                  if warm.get(key) is not None]
+        stats = ", ".join(spread[:2]) if spread else f"mean {warm['mean_ms']:.3f} ms, std {warm['std_ms'] or 0:.3f} ms"
         device = latency.get("device")
         where = f", {device.get('manufacturer')} {device.get('model')} {device.get('serial')}" if device else ""
-        lines.append(f"  latency   {stats} ({latency['engine']}{where}, "
-                     f"{latency['settings']['threads']} threads){f', {ratio:.2f}x torch eager' if ratio else ''}")
+        settings = latency["settings"]
+        threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
+        lines.append(f"  latency   {stats} ({latency['engine']}{where}, {threads})"
+                     f"{f', {ratio:.2f}x torch eager' if ratio else ''}")
+        lines += [f"            - {note}" for note in latency.get("notes") or []]
     elif latency.get("status") == "skipped":
         lines.append(f"  latency   skipped: {latency.get('reason')}")
     pre = (report.get("export") or {}).get("ane_preflight")
