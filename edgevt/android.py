@@ -163,7 +163,7 @@ def device_threads(adb: Adb, requested: int | None) -> tuple[int, str]:
         return requested, "--threads"
     answer = adb("shell", "nproc", check=False).strip()
     if answer.isdigit() and int(answer) > 0:
-        return int(answer), "adb shell nproc (every core of the phone)"
+        return int(answer), "adb shell nproc, every core of the phone"
     return THREADS_FALLBACK, f"edgevt's default {THREADS_FALLBACK} (`adb shell nproc` gave no count)"
 
 

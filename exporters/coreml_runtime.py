@@ -152,9 +152,10 @@ def available_compute_devices() -> dict:
 def device_notes(compute_units: str, devices: dict) -> list[str]:
     notes = []
     if devices.get("neural_engine") is False and compute_units in ("ALL", "CPU_AND_NE"):
-        others = " and ".join(d for d in devices.get("available", []) if d != "ANE") or "the CPU"
+        usable = [d for d in devices.get("available", []) if d != "ANE" and (d != "GPU" or compute_units == "ALL")]
+        where = " and ".join(usable) if len(usable) > 1 else "the CPU only"
         notes.append(f"this Mac has no Neural Engine (Core ML lists {', '.join(devices.get('available', [])) or 'nothing'}): "
-                     f"{compute_units} runs on {others} here, so nothing in this report measures an ANE")
+                     f"{compute_units} runs on {where} here, so nothing in this report measures an ANE")
     notes.append(MAC_ANE_NOTE)
     return notes
 

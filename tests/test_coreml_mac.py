@@ -216,7 +216,8 @@ def test_an_intel_mac_says_it_has_no_neural_engine(mac, package):
     mac.setattr(ct.models, "MLModel", fake_mlmodel(proxy=object(), devices=(MLCPUComputeDevice, MLGPUComputeDevice)))
     runner = coreml_runtime.open_runner(package, compute_units="CPU_AND_NE")
     assert runner.runtime_info["compute_devices"]["neural_engine"] is False
-    assert "this Mac has no Neural Engine" in runner.notes[0] and "CPU_AND_NE runs on CPU and GPU" in runner.notes[0]
+    assert "this Mac has no Neural Engine" in runner.notes[0] and "CPU_AND_NE runs on the CPU only" in runner.notes[0]
+    assert "ALL runs on CPU and GPU" in coreml_runtime.open_runner(package, compute_units="ALL").notes[0]
     runner = coreml_runtime.open_runner(package, compute_units="CPU_ONLY")
     assert runner.notes == [coreml_runtime.MAC_ANE_NOTE]
 
