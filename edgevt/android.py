@@ -1,12 +1,15 @@
-"""Latency on an Android phone: push a .tflite and TFLite's `benchmark_model` with adb, run it, parse its log.
+"""Latency on an Android phone: push a .tflite and LiteRT's `benchmark_model` with adb, run it, parse its log.
 
-benchmark_model reports init time, first inference, warmup and steady-state count/avg/std/min/max in
-microseconds, and memory footprint. It reports no percentiles, so p50/p90/p99 stay empty and `mean_ms` is
-the number to compare.
+The tool edgevt asks for is the Interpreter-API benchmark (tflite/tools/benchmark, prebuilt as
+`android_aarch64_benchmark_model`): it runs the model as an app's `Interpreter` + XNNPACK does. LiteRT's newer
+CompiledModel-API tool (litert/tools/benchmark_model) is also accepted; its report says which one ran.
+Both report init time, first inference, warmup and timed-run statistics in µs (current builds add p5, median and
+p95), and the memory footprint. See `edgevt.benchmark_log` for the formats.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import shlex
@@ -15,98 +18,54 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgevt.benchmark_log import COMPILED_MODEL, INTERPRETER, parse_benchmark_output
 from edgevt.errors import ExportError, RuntimeUnavailable, UsageError
+from edgevt.fsio import sha256_file
 
-ENGINE = "tflite-benchmark_model-android"
+ENGINE = "tflite-benchmark_model-android"  # the Interpreter-API tool
+ENGINE_COMPILED = "litert-compiledmodel-benchmark_model-android"
+ENGINES = {INTERPRETER: ENGINE, COMPILED_MODEL: ENGINE_COMPILED}
+TOOL_NAMES = {INTERPRETER: "TFLite Interpreter-API benchmark_model (tflite/tools/benchmark)",
+              COMPILED_MODEL: "LiteRT CompiledModel-API benchmark_model (litert/tools/benchmark_model)"}
 ENV_VAR = "EDGEVT_BENCHMARK_MODEL"
 REMOTE_DIR = "/data/local/tmp/edgevt"
+INTERPRETER_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/lite/tools/nightly/"
+                   "latest/android_aarch64_benchmark_model")
 INSTALL_ADB = "install Android SDK platform-tools (https://developer.android.com/tools/releases/platform-tools) and put adb on PATH"
-GET_BINARY = ("download the prebuilt android_aarch64_benchmark_model from the TFLite/LiteRT nightly builds (or build "
-              "//tensorflow/lite/tools/benchmark:benchmark_model for android_arm64) and pass --benchmark-model PATH "
-              f"or set {ENV_VAR}")
-
-_STAT = re.compile(r"count=(?P<count>\d+)(?: first=(?P<first>[\d.]+))? curr=(?P<curr>[\d.]+)"
-                   r"(?: min=(?P<min>[\d.]+) max=(?P<max>[\d.]+) avg=(?P<avg>[\d.eE+-]+) std=(?P<std>[\d.eE+-]+))?")
-_PATTERNS = {
-    "init_ms": re.compile(r"Initialized session in ([\d.eE+-]+)ms"),
-    "model_mb": re.compile(r"The input model file size \(MB\): ([\d.eE+-]+)"),
-    "threads": re.compile(r"Num threads: \[(-?\d+)\]"),
-    "timings": re.compile(r"Inference timings in us: Init: ([\d.eE+-]+), First inference: ([\d.eE+-]+), "
-                          r"Warmup \(avg\): ([\d.eE+-]+|nan), Inference \(avg\): ([\d.eE+-]+|nan)"),
-    "memory": re.compile(r"Memory footprint delta from the start of the tool \(MB\): init=([\d.eE+-]+) overall=([\d.eE+-]+)"),
-    "peak": re.compile(r"Overall peak memory footprint \(MB\) via periodic monitoring: ([\d.eE+-]+)"),
-    "replacing": re.compile(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \((\w+)\) node, yielding (\d+) partitions"),
-    "applied": re.compile(r"Explicitly applied (\w+) delegate, and the model graph will be (completely|partially) executed"
-                          r"(?: by the delegate w/ (\d+) delegate kernels)?"),
-}
+GET_BINARY = (f"download the Interpreter-API tool android_aarch64_benchmark_model ({INTERPRETER_URL}; not the .apk, and not "
+              "litert/binaries/.../benchmark_model, the CompiledModel-API tool) or build //tflite/tools/benchmark:benchmark_model "
+              f"with --config=android_arm64, then pass --benchmark-model PATH or set {ENV_VAR}")
+MAX_SECS = 1800.0  # benchmark_model stops a phase after --max_secs (its default is 150 s); edgevt asks for exact run counts
+THREADS_FALLBACK = 4  # when `adb shell nproc` gives no answer
 
 
-def _stat(line: str) -> dict | None:
-    m = _STAT.search(line)
-    if not m:
-        return None
-    curr = float(m["curr"])
-    if m["avg"] is None:  # "count=N curr=X(all same)": every run took the same time
-        return {"count": int(m["count"]), "first": curr, "min": curr, "max": curr, "avg": curr, "std": 0.0}
-    return {"count": int(m["count"]), "first": float(m["first"]), "min": float(m["min"]), "max": float(m["max"]),
-            "avg": float(m["avg"]), "std": float(m["std"])}
-
-
-def parse_benchmark_output(text: str) -> dict:
-    """benchmark_model's log -> the fields edgevt reports (times in ms). Raises ExportError if the run failed."""
-    found: dict = {}
-    stats = []
-    for line in text.splitlines():
-        if (s := _stat(line)) is not None:
-            stats.append(s)
-        for key, pattern in _PATTERNS.items():
-            m = pattern.search(line)
-            if m and key not in found:
-                found[key] = m.groups()
-    if "timings" not in found:
-        errors = [line.strip() for line in text.splitlines() if line.lstrip().startswith(("ERROR", "E tflite", "Aborted"))]
-        raise ExportError("benchmark_model did not finish: " + ("; ".join(errors[:3]) or "no 'Inference timings' line in its output"),
-                          "the full log is kept next to the artifact; check the model path and the binary's ABI")
-    init_us, first_us, warmup_avg_us, avg_us = (float(v) for v in found["timings"])
-    warmup, steady = (stats[-2], stats[-1]) if len(stats) >= 2 else (None, stats[-1] if stats else None)
-    out = {
-        "init_ms": init_us / 1e3,
-        "first_inference_ms": first_us / 1e3,
-        "warmup": {"runs": warmup["count"] if warmup else None, "mean_ms": warmup_avg_us / 1e3},
-        "inference": {"runs": steady["count"] if steady else None, "mean_ms": avg_us / 1e3,
-                      **({k: steady[k] / 1e3 for k in ("std", "min", "max")} if steady else {})},
-        "model_mb": float(found["model_mb"][0]) if "model_mb" in found else None,
-        "threads": int(found["threads"][0]) if "threads" in found else None,
-        "memory_mb": None,
-        "delegation": None,
-    }
-    if "memory" in found:
-        out["memory_mb"] = {"init_delta": float(found["memory"][0]), "overall_delta": float(found["memory"][1]),
-                            "peak": float(found["peak"][0]) if "peak" in found else None}
-    if "replacing" in found:
-        done, total, name, parts = found["replacing"]
-        out["delegation"] = {"delegate": name, "nodes_delegated": int(done), "nodes_total": int(total), "partitions": int(parts)}
-    elif "applied" in found:
-        name, how, kernels = found["applied"]
-        out["delegation"] = {"delegate": name, "complete": how == "completely", "partitions": int(kernels) if kernels else 1}
-    return out
-
-
-def to_latency(parsed: dict, device: dict, settings: dict, log_path: Path | None) -> dict:
-    """The spine's latency schema. Percentiles are None: benchmark_model does not report them."""
+def to_latency(parsed: dict, device: dict, settings: dict, log_path: Path | None, binary: dict | None = None) -> dict:
+    """The spine's latency schema; p50 is benchmark_model's median where it prints one, p90/p99 stay empty."""
     inf = parsed["inference"]
+    tool = parsed.get("tool", INTERPRETER)
+    notes = []
+    if inf.get("median") is None:
+        notes.append("this benchmark_model build prints no percentiles (an older TFLite build): compare mean_ms")
+    if settings.get("runs") and inf["runs"] is not None and inf["runs"] < settings["runs"]:
+        notes.append(f"benchmark_model stopped after {inf['runs']} of {settings['runs']} runs (its --max_secs cap, "
+                     f"{settings.get('max_secs')} s)")
+    notes += [f"benchmark_model: {w}" for w in parsed.get("warnings", [])]
     return {
         "status": "measured",
-        "engine": ENGINE,
+        "engine": ENGINES[tool],
         "device": device,
+        "binary": {**(binary or {}), "tool": tool, "name": TOOL_NAMES[tool]},
         "cold": {"load_ms": parsed["init_ms"], "first_inference_ms": parsed["first_inference_ms"]},
         "warm": {"runs": inf["runs"], "mean_ms": inf["mean_ms"], "std_ms": inf.get("std"), "min_ms": inf.get("min"),
-                 "max_ms": inf.get("max"), "p50_ms": None, "p90_ms": None, "p99_ms": None, "median_ci95_ms": [None, None],
+                 "max_ms": inf.get("max"), "p50_ms": inf.get("median"), "p90_ms": None, "p99_ms": None,
+                 "p5_ms": inf.get("p5"), "p95_ms": inf.get("p95"), "median_ci95_ms": [None, None],
+                 "percentiles": "benchmark_model's StatWithPercentiles: p5, median, p95" if inf.get("median") is not None else None,
                  "warmup": parsed["warmup"]["runs"], "warmup_mean_ms": parsed["warmup"]["mean_ms"]},
         "peak_rss_mb": (parsed["memory_mb"] or {}).get("peak"),
         "memory_mb": parsed["memory_mb"],
         "delegation": parsed["delegation"],
         "settings": {**settings, "threads": parsed["threads"] if parsed["threads"] and parsed["threads"] > 0 else settings.get("threads")},
+        "notes": notes,
         "log": str(log_path) if log_path else None,
     }
 
@@ -124,14 +83,28 @@ def parse_device(text: str) -> str | None:
 def find_binary(explicit: str | None) -> Path:
     path = explicit or os.environ.get(ENV_VAR)
     if not path:
-        raise RuntimeUnavailable("no TFLite benchmark_model binary given", GET_BINARY)
+        raise RuntimeUnavailable("no LiteRT benchmark_model binary given", GET_BINARY)
     if not Path(path).is_file():
         raise RuntimeUnavailable(f"benchmark_model binary {path} does not exist", GET_BINARY)
     return Path(path)
 
 
+def binary_kind(path: Path) -> str:
+    """Which benchmark_model this is, read from the strings it prints (the two tools take different flags)."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            raise UsageError(f"{path} is not an executable (ELF) file", GET_BINARY)
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return COMPILED_MODEL if data.find(b"BENCHMARK RESULTS") >= 0 else INTERPRETER
+
+
 def tools_status() -> dict:
     return {"adb": shutil.which("adb"), "benchmark_model": os.environ.get(ENV_VAR), "env_var": ENV_VAR}
+
+
+def safe_name(text: str) -> str:
+    """A serial as part of a file name: wireless serials (192.168.1.5:5555) hold ':' which Windows forbids."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "device"
 
 
 @dataclass
@@ -139,8 +112,11 @@ class Adb:
     exe: str
     serial: str
 
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return _run([self.exe, "-s", self.serial, *args], timeout)
+
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
-        proc = subprocess.run([self.exe, "-s", self.serial, *args], capture_output=True, text=True, timeout=timeout)
+        proc = self.run(*args, timeout=timeout)
         if check and proc.returncode != 0:
             raise ExportError(f"adb {' '.join(args[:2])} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[:300]}")
         return proc.stdout
@@ -149,12 +125,21 @@ class Adb:
         return self("shell", "getprop", name, check=False).strip() or None
 
 
+def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        shown = " ".join(command[3:5] if command[1:2] == ["-s"] else command[1:3])
+        raise ExportError(f"adb {shown} did not finish within {timeout:g} s",
+                          "check that the phone is awake and still connected (`adb devices`); for long runs lower --runs") from exc
+
+
 def connect(serial: str) -> Adb:
     exe = shutil.which("adb")
     if exe is None:
         raise RuntimeUnavailable("adb is not on PATH: it is needed to reach an Android device", INSTALL_ADB)
-    out = subprocess.run([exe, "devices"], capture_output=True, text=True, timeout=60).stdout
-    ready = [line.split()[0] for line in out.splitlines()[1:] if line.strip().endswith("\tdevice") or line.split()[1:2] == ["device"]]
+    out = _run([exe, "devices"], 60).stdout
+    ready = [line.split()[0] for line in out.splitlines()[1:] if line.split()[1:2] == ["device"]]
     if not ready:
         raise RuntimeUnavailable("no Android device is connected (`adb devices` lists none in state 'device')",
                                  "connect a phone with USB debugging on and accept its prompt, then check `adb devices`")
@@ -171,14 +156,35 @@ def describe(adb: Adb) -> dict:
             "abi": adb.prop("ro.product.cpu.abi")}
 
 
-def benchmark_args(remote_model: str, settings) -> list[str]:
-    args = [f"--graph={remote_model}", "--use_xnnpack=true", "--report_peak_memory_footprint=true",
-            f"--num_runs={settings.runs}", f"--warmup_runs={settings.warmup}"]
-    if settings.threads:
-        args.append(f"--num_threads={settings.threads}")
-    if settings.min_time_s:
-        args.append(f"--min_secs={settings.min_time_s}")
+def device_threads(adb: Adb, requested: int | None) -> tuple[int, str]:
+    """--threads, else every core of the phone (as host runs use every core): benchmark_model's own default (-1)
+    gives XNNPACK a single thread."""
+    if requested:
+        return requested, "--threads"
+    answer = adb("shell", "nproc", check=False).strip()
+    if answer.isdigit() and int(answer) > 0:
+        return int(answer), "adb shell nproc, every core of the phone"
+    return THREADS_FALLBACK, f"edgevt's default {THREADS_FALLBACK} (`adb shell nproc` gave no count)"
+
+
+def benchmark_args(remote_model: str, settings, threads: int, kind: str = INTERPRETER) -> list[str]:
+    """Exact run counts: benchmark_model otherwise keeps running for --min_secs (1 s) and --warmup_min_secs (0.5 s)
+    and stops after --max_secs (150 s) per phase."""
+    args = [f"--graph={remote_model}", f"--num_threads={threads}", f"--num_runs={settings.runs}",
+            f"--warmup_runs={settings.warmup}", f"--min_secs={settings.min_time_s or 0:g}", "--warmup_min_secs=0",
+            f"--max_secs={max_secs(settings):g}", "--report_peak_memory_footprint=true"]
+    if kind == INTERPRETER:
+        args.insert(1, "--use_xnnpack=true")  # explicit, so the log says how much of the graph XNNPACK took
     return args
+
+
+def max_secs(settings) -> float:
+    return max(MAX_SECS, 2.0 * (settings.min_time_s or 0))
+
+
+def run_timeout(settings) -> float:
+    """How long adb waits for the whole run: warmup and timed runs may each take --max_secs, plus loading."""
+    return 2 * max_secs(settings) + 300
 
 
 def run_on_device(artifact: Path, serial: str, binary: str | None, settings, log) -> dict:
@@ -186,21 +192,31 @@ def run_on_device(artifact: Path, serial: str, binary: str | None, settings, log
     if artifact.suffix != ".tflite":
         raise UsageError(f"{artifact.name}: --device android runs .tflite files only")
     exe = find_binary(binary)
+    kind = binary_kind(exe)
     adb = connect(serial)
     device = describe(adb)
-    log(f"benchmarking {artifact.name} on {device['manufacturer']} {device['model']} ({adb.serial}) with benchmark_model")
+    threads, source = device_threads(adb, settings.threads)
+    log(f"benchmarking {artifact.name} on {device['manufacturer']} {device['model']} ({adb.serial}) with "
+        f"{TOOL_NAMES[kind]}, {threads} threads")
     remote_bin, remote_model, remote_log = f"{REMOTE_DIR}/benchmark_model", f"{REMOTE_DIR}/{artifact.name}", f"{REMOTE_DIR}/benchmark.log"
+    local_log = artifact.with_name(f"{artifact.stem}.benchmark_model-{safe_name(adb.serial)}.log")
     adb("shell", "mkdir", "-p", REMOTE_DIR)
-    adb("push", str(exe), remote_bin)
-    adb("shell", "chmod", "755", remote_bin)
-    adb("push", str(artifact), remote_model)
-    command = shlex.join([remote_bin, *benchmark_args(remote_model, settings)]) + f" > {remote_log} 2>&1"
-    adb("shell", command, check=False)  # a failing run still leaves its log; the parser reports its errors
-    local_log = artifact.with_name(f"{artifact.stem}.benchmark_model-{adb.serial}.log")
     try:
+        adb("push", str(exe), remote_bin)
+        adb("shell", "chmod", "755", remote_bin)
+        adb("push", str(artifact), remote_model)
+        command = shlex.join([remote_bin, *benchmark_args(remote_model, settings, threads, kind)]) + f" > {remote_log} 2>&1"
+        # a failing run still leaves its log (a loader error too: the shell writes it after the redirection)
+        status = adb.run("shell", command, timeout=run_timeout(settings)).returncode
         adb("pull", remote_log, str(local_log))
     finally:
         adb("shell", "rm", "-rf", REMOTE_DIR, check=False)
-    parsed = parse_benchmark_output(local_log.read_text(errors="replace"))
-    settings_dict = {"runs": settings.runs, "warmup": settings.warmup, "min_time_s": settings.min_time_s, "threads": settings.threads}
-    return to_latency(parsed, device, settings_dict, local_log)
+    text = local_log.read_text(errors="replace")
+    try:
+        parsed = parse_benchmark_output(text)
+    except ExportError as exc:
+        raise ExportError(f"{exc.message} (exit status {status}; log: {local_log})", exc.hint) from exc
+    settings_dict = {"runs": settings.runs, "warmup": settings.warmup, "min_time_s": settings.min_time_s,
+                     "threads": threads, "threads_source": source, "max_secs": max_secs(settings)}
+    return to_latency(parsed, device, settings_dict, local_log, {"file": exe.name, "sha256": sha256_file(exe), "exit_status": status})
+

@@ -27,9 +27,15 @@ class LatencyReport:
     peak_rss_mb: float
     settings: dict = field(default_factory=dict)
     samples_ms: list[float] = field(default_factory=list)
+    runtime: dict | None = None  # what the runtime reports about itself (Core ML: compute devices, how it was timed)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for key in ("runtime", "notes"):
+            if not out[key]:
+                del out[key]
+        return out
 
 
 def peak_rss_mb() -> float:
@@ -60,12 +66,16 @@ def summarize(samples_ms: np.ndarray) -> dict:
 
 
 def _cold(open_runner: Callable[[], object], batch: np.ndarray):
+    """Wall times; a runner that times its own stages (Core ML: compile, load) refines them with `cold_details`."""
     t0 = time.perf_counter()
     runner = open_runner()
     load_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
     runner.run(batch)
-    return runner, {"load_ms": load_ms, "first_inference_ms": (time.perf_counter() - t0) * 1e3}
+    cold = {"load_ms": load_ms, "first_inference_ms": (time.perf_counter() - t0) * 1e3, **getattr(runner, "cold_details", {})}
+    if getattr(runner, "engine_ms", None):
+        cold["first_inference_predict_only_ms"] = runner.engine_ms[0]
+    return runner, cold
 
 
 def _timed(runner, batch: np.ndarray) -> float:
@@ -75,13 +85,24 @@ def _timed(runner, batch: np.ndarray) -> float:
 
 
 def _report(runner, cold: dict, samples: list[float], settings: BenchSettings) -> LatencyReport:
+    """Runners may add their own view: `engine_ms` (the runtime's own time per run, beside the wall time),
+    `threads_note` (a runtime that picks its own threads), `runtime_info` and `notes`."""
+    warm = {**summarize(np.asarray(samples)), "warmup": settings.warmup}
+    engine_ms = getattr(runner, "engine_ms", None) or []
+    if len(engine_ms) >= len(samples) > 0:
+        warm["predict_only"] = {"source": runner.engine_ms_source, **summarize(np.asarray(engine_ms[-len(samples):]))}
+    recorded = asdict(settings)
+    if getattr(runner, "threads_note", None):
+        recorded.update(threads=None, threads_note=runner.threads_note)
     return LatencyReport(
         engine=runner.engine,
         cold=cold,
-        warm={**summarize(np.asarray(samples)), "warmup": settings.warmup},
+        warm=warm,
         peak_rss_mb=peak_rss_mb(),
-        settings=asdict(settings),
+        settings=recorded,
         samples_ms=[round(s, 4) for s in samples],
+        runtime=getattr(runner, "runtime_info", None),
+        notes=list(getattr(runner, "notes", [])),
     )
 
 

@@ -205,9 +205,9 @@ def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weig
           as_json, log):
     """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median).
 
-    With --device android[:SERIAL], a .tflite is pushed with adb and timed on the phone by TFLite's
-    benchmark_model (init, first inference, warmup and steady-state mean/std, memory). A Core ML
-    package is timed by Core ML itself, which needs macOS.
+    With --device android[:SERIAL], a .tflite is pushed with adb and timed on the phone by LiteRT's
+    benchmark_model, android_aarch64_benchmark_model (init, first inference, median/p5/p95, mean/std,
+    memory). A Core ML package is timed by Core ML itself, which needs macOS.
     """
     _set_json(as_json)
     from edgevt import pipeline

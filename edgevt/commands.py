@@ -29,9 +29,12 @@ DIST_NAMES = {"PIL": "pillow", "yaml": "PyYAML", "litert_torch": "litert-torch",
 
 def _parity_engine(target: str) -> str | None:
     if target == "coreml":
-        from edgevt.exporters.coreml_runtime import runtime_available
+        from edgevt.exporters.coreml_runtime import ENGINE_ENV, binding_error
 
-        return "coreml-runtime" if runtime_available() else "mil-interpreter (Core ML runtime needs macOS)"
+        if os.environ.get(ENGINE_ENV) == "interpreter":
+            return f"mil-interpreter ({ENGINE_ENV}=interpreter)"
+        error = binding_error()
+        return "coreml-runtime" if error is None else f"mil-interpreter ({'Core ML runtime needs macOS' if error == 'needs macOS' else error})"
     return PARITY_ENGINES.get(target)
 
 
@@ -55,12 +58,31 @@ def preflight_payload(artifact: Path, compute_units: str | None, log) -> dict:
 def preflight_text(payload: dict) -> str:
     from edgevt.mil.preflight import markdown
 
-    plan = payload["compute_plan"]
-    if plan["status"] == "measured":
-        tail = f"Core ML compute plan ({plan['compute_units']}): {plan['by_device']}, ANE share {plan['ane_share']:.0%}"
+    return f"{payload['artifact']}\n\n{markdown(payload['preflight'])}\n\n{compute_plan_text(payload['compute_plan'])}"
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def compute_plan_text(plan: dict) -> str:
+    """MLComputePlan's placement: the ANE's share of Core ML's estimated cost first (a few heavy ops off the ANE
+    matter more than many light ones), then of the op count, the heaviest ops off the ANE, and this Mac's devices."""
+    if plan["status"] != "measured":
+        return f"Core ML compute plan: skipped: {plan['reason']}"
+    if not plan["ops"]:
+        lines = [f"Core ML compute plan ({plan['compute_units']}): the plan places no ops, so there is no ANE share"]
     else:
-        tail = f"Core ML compute plan: skipped: {plan['reason']}"
-    return f"{payload['artifact']}\n\n{markdown(payload['preflight'])}\n\n{tail}"
+        lines = [f"Core ML compute plan ({plan['compute_units']}): {plan['ops']} ops {plan['by_device']}; ANE share "
+                 f"{_share(plan.get('ane_cost_share'))} of Core ML's estimated cost, {_share(plan['ane_share'])} of ops"]
+        heavy = list((plan.get("off_ane_cost") or {}).items())[:5]
+        if heavy:
+            lines.append("  heaviest off the ANE: " + ", ".join(f"{op} ({weight:.1%} of the cost)" for op, weight in heavy))
+    devices = plan.get("compute_devices") or {}
+    if devices.get("available") is not None:
+        lines.append(f"  compute devices on this Mac: {', '.join(devices['available']) or 'none reported'}")
+    lines += [f"  note: {note}" for note in plan.get("notes") or []]
+    return "\n".join(lines)
 
 
 def _target_rows() -> list[dict]:
@@ -283,19 +305,23 @@ def summary_text(report: dict, report_path: Path | None) -> str:
     if latency.get("status") == "measured":
         warm = latency["warm"]
         ratio = latency.get("speedup_vs_torch_eager")
-        # benchmark_model (Android) reports mean and std, no percentiles.
-        stats = (f"p50 {warm['p50_ms']:.3f} ms, p90 {warm['p90_ms']:.3f} ms" if warm.get("p50_ms") is not None
-                 else f"mean {warm['mean_ms']:.3f} ms, std {warm['std_ms'] or 0:.3f} ms")
+        # benchmark_model (Android) prints p5/median/p95 (older builds: mean and std only); Core ML picks its threads.
+        spread = [f"{name} {warm[key]:.3f} ms" for name, key in (("p50", "p50_ms"), ("p90", "p90_ms"), ("p95", "p95_ms"))
+                  if warm.get(key) is not None]
+        stats = ", ".join(spread[:2]) if spread else f"mean {warm['mean_ms']:.3f} ms, std {warm['std_ms'] or 0:.3f} ms"
         device = latency.get("device")
         where = f", {device.get('manufacturer')} {device.get('model')} {device.get('serial')}" if device else ""
-        lines.append(f"  latency   {stats} ({latency['engine']}{where}, "
-                     f"{latency['settings']['threads']} threads){f', {ratio:.2f}x torch eager' if ratio else ''}")
+        settings = latency["settings"]
+        threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
+        lines.append(f"  latency   {stats} ({latency['engine']}{where}, {threads})"
+                     f"{f', {ratio:.2f}x torch eager' if ratio else ''}")
+        lines += [f"            - {note}" for note in latency.get("notes") or []]
     elif latency.get("status") == "skipped":
         lines.append(f"  latency   skipped: {latency.get('reason')}")
     pre = (report.get("export") or {}).get("ane_preflight")
     if pre:
         off = ", ".join(f"{f['op_type']} x{f['count']}" for f in pre["findings"] if f["off_ane"]) or "nothing flagged"
-        lines.append(f"  ANE       ~{pre['ane_share_estimate']:.0%} of ops expected on the Neural Engine; off it: {off}")
+        lines.append(f"  ANE       ~{_share(pre['ane_share_estimate'])} of ops expected on the Neural Engine; off it: {off}")
     if report_path:
         lines.append(f"  report    {report_path}")
     return "\n".join(lines)

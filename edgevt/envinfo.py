@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import subprocess
+import sys
 
 PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "coremltools", "litert-torch", "ai-edge-litert", "numpy")
 
@@ -17,6 +19,13 @@ def package_version(dist: str) -> str | None:
 
 
 def cpu_model() -> str:
+    if sys.platform == "darwin":  # platform.processor() says only "arm" or "i386" there
+        try:
+            brand = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            brand = ""
+        if brand:
+            return brand
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

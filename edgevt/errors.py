@@ -76,6 +76,11 @@ class RuntimeUnavailable(EdgevtError):
     exit_code = EXIT_RUNTIME
 
 
+class RuntimeCannotLoad(RuntimeUnavailable):
+    """The artifact was written, but this machine's runtime cannot load it (e.g. a Core ML specification newer than
+    this macOS): `export` keeps it as NAME.unverified.EXT instead of deleting it."""
+
+
 class ParityError(EdgevtError):
     """An export does not match its reference; carries the whole report."""
 

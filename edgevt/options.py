@@ -112,7 +112,7 @@ device_options = _stack(
     click.option("--device", callback=_check_device, metavar="host|android[:SERIAL]",
                  help="Where to time it: host (default) or an Android phone over adb, with TFLite's benchmark_model."),
     click.option("--benchmark-model", "benchmark_model", metavar="PATH", envvar="EDGEVT_BENCHMARK_MODEL", show_envvar=True,
-                 help="The Android benchmark_model binary (for --device android)."),
+                 help="LiteRT's Interpreter-API benchmark tool for the phone, android_aarch64_benchmark_model (for --device android)."),
 )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from edgevt import report as reports
 from edgevt.bench import BenchSettings, measure_interleaved
 from edgevt.envinfo import environment
-from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeUnavailable, UsageError
+from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeCannotLoad, RuntimeUnavailable, UsageError
 from edgevt.fsio import place, sha256_file, size_bytes, staging_dir
 from edgevt.parity import DEFAULT_THRESHOLDS, ParityReport, Precision, compare
 
@@ -171,7 +171,12 @@ def export(
         result = target.export(shipped, ref.samples.as_artifact_samples(input_kind), precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
         threads = (bench.threads if bench else None) or default_threads()
-        parity = check_parity(target, staged, ref, precision, tolerances, threads, log)
+        try:
+            parity = check_parity(target, staged, ref, precision, tolerances, threads, log)
+        except RuntimeCannotLoad as exc:  # the export is fine, this machine's runtime cannot load it: keep it
+            _keep_unverified(staged, final, exc, rep_sections=dict(
+                model=shipped.describe(), inputs=ref.describe_inputs(), target=target.name, precision=precision.value,
+                export={**result.details, "options": opts}, environment=environment(threads)))
         latency = (
             benchmark(target, staged, ref.feed[:1], bench, log, shipped.module)
             if bench
@@ -197,6 +202,20 @@ def export(
     if failed:
         messages.append(f"parity failed: the export was kept as {dest} and {final.name} was left as it was")
     return Outcome(rep, EXIT_PARITY if failed else EXIT_OK, json_path, messages)
+
+
+def _keep_unverified(staged: Path, final: Path, exc: RuntimeCannotLoad, rep_sections: dict):
+    """Place the artifact as NAME.unverified.EXT with report.failed.json saying parity could not run, then re-raise."""
+    dest = place(staged, final.with_name(final.stem + ".unverified" + final.suffix))
+    reason = f"this machine's runtime cannot load the artifact: {exc.message}"
+    rep = reports.new_report("export", artifact=artifact_info(dest), parity={"status": "skipped", "reason": reason},
+                             latency={"status": "skipped", "reason": reason}, **rep_sections)
+    json_path, _ = reports.write(rep, final.parent, failed=True)
+    model = rep_sections["model"]
+    same_model = f"{dest} --model {model.get('source') or model.get('name')} --weights {model.get('weights')}" + (
+        f" --seed {model['seed']}" if model.get("seed") is not None else "")
+    hint = (exc.hint or "").replace(str(staged), same_model)  # the runner named the staged copy, which is gone now
+    raise RuntimeCannotLoad(f"{exc.message}. The export was kept, unverified, as {dest} (report: {json_path})", hint) from exc
 
 
 def _existing_for(artifact: Path) -> dict | None:

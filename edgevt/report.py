@@ -163,15 +163,15 @@ def markdown(report: dict) -> str:
                 f"| {_fmt(warm['std_ms'], '.3f')} | {_fmt(ci[0], '.3f')}–{_fmt(ci[1], '.3f')} | {warm['runs']} |"
             )
         if latency.get("device"):
-            dev, warm, mem = latency["device"], latency["warm"], latency.get("memory_mb") or {}
-            lines.append(f"\nOn {dev.get('manufacturer')} {dev.get('model')} (serial {dev.get('serial')}, SoC {dev.get('soc')}, Android "
-                         f"{dev.get('android')}): mean {_fmt(warm.get('mean_ms'), '.3f')} ms ± {_fmt(warm.get('std_ms'), '.3f')} "
-                         f"(min {_fmt(warm.get('min_ms'), '.3f')}, max {_fmt(warm.get('max_ms'), '.3f')}); benchmark_model reports "
-                         f"no percentiles. Memory (MB): init +{_fmt(mem.get('init_delta'))}, overall +{_fmt(mem.get('overall_delta'))}, "
-                         f"peak {_fmt(mem.get('peak'))}. Log: `{latency.get('log')}`")
+            lines += ["", _device_paragraph(latency)]
+        if latency.get("runtime"):
+            lines += ["", _runtime_paragraph(latency)]
         if latency.get("speedup_vs_torch_eager"):
             lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
-        lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {latency.get('settings', {}).get('threads')} threads")
+        settings = latency.get("settings", {})
+        threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
+        lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {threads}")
+        lines += [f"- {note}" for note in latency.get("notes") or []]
     if export and export.get("ane_preflight"):
         from edgevt.mil.preflight import markdown as preflight_markdown
 
@@ -180,3 +180,38 @@ def markdown(report: dict) -> str:
     lines += ["", "## Environment", "", f"{env.get('host_cpu')} ({env.get('logical_cpus')} logical CPUs), {env.get('os')}, Python {env.get('python')}", ""]
     lines.append(", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()))
     return "\n".join(lines) + "\n"
+
+
+def _device_paragraph(latency: dict) -> str:
+    """Android: which phone, which benchmark_model binary, and what it measured."""
+    dev, warm, mem = latency["device"], latency["warm"], latency.get("memory_mb") or {}
+    binary, settings = latency.get("binary") or {}, latency.get("settings") or {}
+    spread = (f"median {_fmt(warm.get('p50_ms'), '.3f')} ms (p5 {_fmt(warm.get('p5_ms'), '.3f')}, p95 {_fmt(warm.get('p95_ms'), '.3f')}), "
+              if warm.get("p50_ms") is not None else "no percentiles (an older benchmark_model build), ")
+    return (f"On {dev.get('manufacturer')} {dev.get('model')} (serial {dev.get('serial')}, SoC {dev.get('soc')}, Android "
+            f"{dev.get('android')}, {dev.get('abi')}), measured by {binary.get('name', 'benchmark_model')} (`{binary.get('file')}`) "
+            f"with {settings.get('threads')} threads ({settings.get('threads_source', 'as set')}): {warm.get('runs')} runs, {spread}"
+            f"mean {_fmt(warm.get('mean_ms'), '.3f')} ms ± {_fmt(warm.get('std_ms'), '.3f')} (min {_fmt(warm.get('min_ms'), '.3f')}, "
+            f"max {_fmt(warm.get('max_ms'), '.3f')}); load is benchmark_model's init time. Memory (MB): init "
+            f"+{_fmt(mem.get('init_delta'))}, overall +{_fmt(mem.get('overall_delta'))}, peak {_fmt(mem.get('peak'))}. "
+            f"Log: `{latency.get('log')}`")
+
+
+def _runtime_paragraph(latency: dict) -> str:
+    """What the runtime itself reported (Core ML on a Mac): its own timings and the compute devices it had."""
+    runtime, warm, cold = latency["runtime"], latency["warm"], latency["cold"]
+    parts = [f"Measured by {runtime.get('name', latency['engine'])}."]
+    if runtime.get("timing"):
+        parts.append(runtime["timing"])
+    engine = warm.get("predict_only")
+    if engine:
+        parts.append(f"{engine['source']}: p50 {_fmt(engine.get('p50_ms'), '.3f')} ms, p90 {_fmt(engine.get('p90_ms'), '.3f')} ms "
+                     f"(first prediction {_fmt(cold.get('first_inference_predict_only_ms'), '.2f')} ms).")
+    if cold.get("compile_ms") is not None:
+        parts.append(f"Cold start: compile {_fmt(cold['compile_ms'], '.1f')} ms, load {_fmt(cold['load_ms'], '.1f')} ms.")
+    devices = runtime.get("compute_devices") or {}
+    if devices.get("available") is not None:
+        parts.append(f"Compute devices on this machine: {', '.join(devices['available']) or 'none reported'}.")
+    elif devices.get("reason"):
+        parts.append(f"Compute devices: unknown ({devices['reason']}).")
+    return " ".join(parts)

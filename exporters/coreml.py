@@ -160,9 +160,9 @@ def input_name(artifact: Path) -> str:
 
 
 def _latency_unavailable() -> str | None:
-    from edgevt.exporters.coreml_runtime import runtime_available
+    from edgevt.exporters.coreml_runtime import runtime_unavailable
 
-    return None if runtime_available() else "needs macOS: Core ML latency is measured by Apple's runtime only"
+    return runtime_unavailable("Core ML latency is measured by Apple's runtime only")
 
 
 def _open_runner(artifact: Path, threads: int | None = None, compute_units: str | None = None):

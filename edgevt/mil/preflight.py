@@ -64,12 +64,16 @@ class Preflight:
     flagged_ops: set[str] = field(default_factory=set)
 
     @property
-    def ane_share(self) -> float:
-        return 1.0 - len(self.flagged_ops) / self.ops_total if self.ops_total else 1.0
+    def ane_share(self) -> float | None:
+        """Share of ops expected on the ANE (None for a program without ops). It counts ops: the static program gives
+        no cost model, and each op off the ANE also costs a hand-over between devices. On a Mac, `edgevt preflight`
+        adds MLComputePlan's share of Core ML's estimated cost."""
+        return 1.0 - len(self.flagged_ops) / self.ops_total if self.ops_total else None
 
     def to_dict(self) -> dict:
+        share = self.ane_share
         return {"engine": "edgevt static analysis", "ops": self.ops_total, "ops_off_ane": len(self.flagged_ops),
-                "ane_share_estimate": round(self.ane_share, 4), "max_rank": self.max_rank,
+                "ane_share_estimate": None if share is None else round(share, 4), "max_rank": self.max_rank,
                 "fp16_program": self.fp16_program, "findings": [f.to_dict() for f in self.findings]}
 
 
@@ -163,9 +167,10 @@ def preflight(program) -> Preflight:
 
 
 def markdown(pre: dict) -> str:
+    share = pre["ane_share_estimate"]
     lines = [
         f"ANE pre-flight ({pre['engine']}): {pre['ops']} ops, {pre['ops_off_ane']} expected off the Neural Engine "
-        f"(estimated ANE share {pre['ane_share_estimate']:.0%}), max tensor rank {pre['max_rank']}.",
+        f"(estimated ANE share {'n/a' if share is None else f'{share:.0%}'} of ops), max tensor rank {pre['max_rank']}.",
         "",
     ]
     if not pre["findings"]:
