@@ -122,7 +122,8 @@ def _profile_and_target(profile, target, precision):
 @json_option
 @click.pass_context
 @pass_log
-def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads, as_json, log):
+def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s,
+           max_time_s, threads, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
@@ -144,8 +145,10 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     precision = precision or get_target(target).default_precision
     out_dir = out_dir or Path("runs") / model.replace("/", "--") / f"{target}-{precision.value}"
     # export times a short run by default; `edgevt bench` is the command for long ones.
-    export_defaults = {"runs": 20, "warmup": 3}
-    settings = bench_settings(prof, export_defaults, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads) if bench else None
+    from edgevt.bench import QUICK_DEFAULTS
+
+    settings = bench_settings(prof, QUICK_DEFAULTS, runs=runs, warmup=warmup, min_time_s=min_time_s, max_time_s=max_time_s,
+                              threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
     outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log)
@@ -190,7 +193,7 @@ def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances
 @json_option
 @click.pass_context
 @pass_log
-def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, compute_units, device, benchmark_model,
+def bench(ctx, artifact, runs, warmup, min_time_s, max_time_s, threads, profile, model, weights, seed, compute_units, device, benchmark_model,
           as_json, log):
     """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median).
 
@@ -203,7 +206,7 @@ def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weig
     from edgevt.profiles import bench_settings, load_profile
 
     prof = load_profile(profile) if profile else None
-    settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads)
+    settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, max_time_s=max_time_s, threads=threads)
     outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log, {"compute_units": compute_units},
                                       device=device, benchmark_model=benchmark_model)
     _finish(ctx, outcome)
@@ -275,7 +278,7 @@ Exit codes:
 @click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
 @json_option
 @click.pass_context
-def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, threads,
+def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, max_time_s, threads,
            out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
@@ -292,7 +295,8 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     from edgevt import matrix as mx
 
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
-                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude)
+                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "max_time_s": max_time_s, "threads": threads},
+                        cell_timeout, exclude)
     echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)
