@@ -328,10 +328,13 @@ Exit codes:
               help="Significance level of the one-sided Mann–Whitney U test on the raw timing samples.")
 @click.option("--allow-missing", is_flag=True,
               help="A baseline cell absent (or no longer checked) in the candidate does not fail the gate.")
+@click.option("--normalize", type=click.Choice(["speedup", "efficiency"]),
+              help="Gate latency on a figure that carries across machines: each side's samples divided by torch eager's median "
+                   "in the same run (speedup) or by the host's compute bound (efficiency).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the Markdown summary to FILE.")
 @json_option
 @click.pass_context
-def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_file, as_json):
+def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, normalize, out_file, as_json):
     """Compare two runs cell by cell (a CI gate): exit 1 on a regression (latency or parity), 2 on bad input.
 
     BASELINE and CANDIDATE are report.json files (or run directories holding one) from `edgevt matrix`,
@@ -344,8 +347,9 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_f
     engine, or latency measured on one side only is "not comparable", never a regression.
     Parity regresses when a cell that passed fails, errors, crashes or times out; drift that
     still passes (cosine, top-1) is reported but does not gate. A baseline cell missing from the
-    candidate regresses unless --allow-missing. Latency is only comparable on one machine: a
-    warning says when the environments differ.
+    candidate regresses unless --allow-missing. Milliseconds are only comparable on one machine: a
+    warning says when the environments differ. With --normalize speedup|efficiency the same test runs
+    on samples divided by each side's torch eager median or compute bound, which carry across machines.
 
     Prints a Markdown summary for a pull-request comment (or the comparison as JSON with --json).
     """
@@ -354,7 +358,7 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_f
     from edgevt.errors import EXIT_OK, EXIT_PARITY
     from edgevt.fsio import atomic_write_text
 
-    comparison = compare_paths(baseline, candidate, Rule(threshold, alpha, allow_missing))
+    comparison = compare_paths(baseline, candidate, Rule(threshold, alpha, allow_missing, normalize=normalize))
     text = markdown(comparison)
     if out_file:
         atomic_write_text(out_file, text)
