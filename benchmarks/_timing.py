@@ -1,6 +1,8 @@
-"""What the timing benchmarks share: artifacts, runners, and a child process that times one runtime alone.
+"""What the timing benchmarks share: artifacts, runners, and child processes that time runtimes.
 
-    python benchmarks/_timing.py alone ort swiftformer-xs --seconds 5 --threads 2     # JSON on stdout
+    python benchmarks/_timing.py alone ort swiftformer-xs --seconds 5 --threads 2       # JSON on stdout
+    python benchmarks/_timing.py protocol ort,torch swiftformer-xs                      # edgevt.bench.measure
+    python benchmarks/_timing.py interleaved ort,ort swiftformer-xs --seconds 5         # run by run, for contrast
 
 "Alone" is how a user runs one runtime: its own process, library defaults (no OMP_WAIT_POLICY, ORT spinning
 on), the runs back to back with nothing else in the process. The parent benchmarks compare it with edgevt's
@@ -93,6 +95,37 @@ def time_alone(runtime: str, model: str, runs_dir: Path, threads: int, seconds: 
     return {"runtime": runtime, "engine": runner.engine, "p50_ms": float(np.median(samples)), "runs": len(samples)}
 
 
+def time_protocol(runtimes: list[str], model: str, runs_dir: Path, threads: int, min_time: float, max_time: float) -> dict:
+    """The runtimes (a name twice = one artifact against itself) timed together by edgevt's protocol, in this process."""
+    from edgevt.bench import BenchSettings, measure
+
+    openers = {r: opener(r, model, runs_dir, threads) for r in dict.fromkeys(runtimes)}
+    timing = measure([openers[r] for r in runtimes], input_for(model, runs_dir),
+                     BenchSettings(min_time_s=min_time, max_time_s=max_time, threads=threads))
+    return {"runtimes": runtimes, "p50_ms": [r.warm["p50_ms"] for r in timing.reports], "runs": [r.warm["runs"] for r in timing.reports],
+            "stopped_by": timing.protocol["sampling"]["stopped_by"], "seconds": timing.protocol["sampling"]["seconds"],
+            "reached_ci95_rel": timing.protocol["sampling"]["reached_ci95_rel"], "pause_median_ms": timing.protocol["pause"]["median_ms"]}
+
+
+def time_interleaved(runtimes: list[str], model: str, runs_dir: Path, threads: int, seconds: float) -> dict:
+    """What edgevt did before its protocol: the runtimes run by run (a b a b …) in one process, for contrast."""
+    import numpy as np
+
+    openers = {r: opener(r, model, runs_dir, threads) for r in dict.fromkeys(runtimes)}
+    batch, runners = input_for(model, runs_dir), [openers[r]() for r in runtimes]
+    for runner in runners:
+        for _ in range(5):
+            runner.run(batch)
+    samples: list[list[float]] = [[] for _ in runners]
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for runner, bucket in zip(runners, samples):
+            t0 = time.perf_counter()
+            runner.run(batch)
+            bucket.append((time.perf_counter() - t0) * 1e3)
+    return {"runtimes": runtimes, "p50_ms": [float(np.median(s)) for s in samples], "runs": [len(s) for s in samples]}
+
+
 def child(args: list[str], timeout: float = 900) -> dict:
     """Run `python benchmarks/<script> ARGS` in a fresh process at library defaults; its last stdout line is JSON."""
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=clean_env(), timeout=timeout)
@@ -101,9 +134,33 @@ def child(args: list[str], timeout: float = 900) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _child_args(mode: str, runtimes: list[str], model: str, runs_dir: Path, threads: int, *extra: str) -> list[str]:
+    return [str(Path(__file__)), mode, ",".join(runtimes), model, "--runs-dir", str(runs_dir), "--threads", str(threads), *extra]
+
+
 def alone(runtime: str, model: str, runs_dir: Path, threads: int, seconds: float) -> dict:
-    return child([str(Path(__file__)), "alone", runtime, model, "--runs-dir", str(runs_dir), "--threads", str(threads),
-                  "--seconds", str(seconds)])
+    return child(_child_args("alone", [runtime], model, runs_dir, threads, "--seconds", str(seconds)))
+
+
+def protocol(runtimes: list[str], model: str, runs_dir: Path, threads: int, min_time: float = 2.0, max_time: float = 20.0) -> dict:
+    return child(_child_args("protocol", runtimes, model, runs_dir, threads, "--min-time", str(min_time), "--max-time", str(max_time)))
+
+
+def interleaved(runtimes: list[str], model: str, runs_dir: Path, threads: int, seconds: float) -> dict:
+    return child(_child_args("interleaved", runtimes, model, runs_dir, threads, "--seconds", str(seconds)))
+
+
+def edgevt_json(*args: str) -> dict:
+    """A real `edgevt ... --json` run in a fresh process at library defaults."""
+    proc = subprocess.run([sys.executable, "-m", "edgevt", "-q", *args, "--json"], capture_output=True, text=True, cwd=ROOT, env=clean_env())
+    report = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {"error": proc.stderr[-2000:]}
+    if "error" in report:
+        raise SystemExit(f"edgevt {' '.join(args)}: {report['error']}")
+    return report
+
+
+def ratio_ok(value: float, bound: float) -> str:
+    return f"{value:.3f} ({'within' if abs(value - 1) <= bound else '**outside**'} ±{bound:.0%})"
 
 
 def host_line() -> str:
@@ -120,15 +177,24 @@ def load_note() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="time one runtime alone (a child of the timing benchmarks)")
-    ap.add_argument("mode", choices=["alone"])
-    ap.add_argument("runtime", choices=RUNTIMES)
+    ap = argparse.ArgumentParser(description="time runtimes in a child process of the timing benchmarks")
+    ap.add_argument("mode", choices=["alone", "protocol", "interleaved"])
+    ap.add_argument("runtimes", help="comma-separated: ort, litert, torch; a name twice times it against itself")
     ap.add_argument("model")
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "timing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--min-time", type=float, default=2.0)
+    ap.add_argument("--max-time", type=float, default=20.0)
     a = ap.parse_args()
-    print(json.dumps(time_alone(a.runtime, a.model, a.runs_dir, a.threads, a.seconds)))
+    runtimes = a.runtimes.split(",")
+    if a.mode == "alone":
+        out = time_alone(runtimes[0], a.model, a.runs_dir, a.threads, a.seconds)
+    elif a.mode == "protocol":
+        out = time_protocol(runtimes, a.model, a.runs_dir, a.threads, a.min_time, a.max_time)
+    else:
+        out = time_interleaved(runtimes, a.model, a.runs_dir, a.threads, a.seconds)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ both medians, compared with each runtime timed alone in its own process at libra
   every other thread of the process is idle, then one untimed run;
 - processes: each runtime in its own worker process, the same blocks, waiting for the other process to go idle.
 
-It also records how long each runtime's threads keep a core busy after its last run (per-thread CPU clocks).
-Writes reports/timing-protocols.md (+ .json).
+Besides the medians, every candidate records how much CPU the other runtime's threads burned while a runtime was
+being timed (per-thread CPU clocks; a share of one core): the interference itself, which a busy machine blurs less
+than it blurs milliseconds. It also records how much CPU each runtime's threads burn in the 300 ms after its last run
+(its spin-wait). Writes reports/timing-protocols.md (+ .json).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,9 +43,63 @@ def settings(threads: int):
     return BenchSettings(runs=10, warmup=5, min_time_s=SECONDS, max_time_s=SECONDS, threads=threads, target_ci=0.0)
 
 
-def interleaved(pair, model, runs_dir, threads) -> list[float]:
-    batch = input_for(model, runs_dir)
-    runners = [opener(r, model, runs_dir, threads)() for r in pair]
+def _thread_cpu() -> dict[int, float]:
+    out = {}
+    for t in os.listdir("/proc/self/task"):
+        try:
+            out[int(t)] = time.clock_gettime(((~int(t)) << 3) | 6)
+        except OSError:
+            pass
+    return out
+
+
+class Tracked:
+    """A runner that notes which threads are its own (those that first appear while it loads or runs) and how much
+    CPU the threads of the *other* runtimes burn while it runs: their spinning steals its cores."""
+
+    owners: dict[int, str] = {}
+    main = threading.get_native_id()
+
+    def __init__(self, name: str, open_runner):
+        self.name = name
+        self.inner = open_runner()
+        self.engine = self.inner.engine
+        self.foreign_s = self.wall_s = 0.0
+        self._claim()
+
+    def _claim(self) -> None:
+        for tid in _thread_cpu():
+            if tid != self.main:
+                Tracked.owners.setdefault(tid, self.name)
+
+    def run(self, batch):
+        before, t0 = _thread_cpu(), time.perf_counter()
+        out = self.inner.run(batch)
+        wall, after = time.perf_counter() - t0, _thread_cpu()
+        self._claim()
+        self.wall_s += wall
+        self.foreign_s += sum(after[t] - before.get(t, after[t]) for t in after if Tracked.owners.get(t, self.name) != self.name)
+        return out
+
+    def foreign_share(self) -> float:
+        return self.foreign_s / self.wall_s if self.wall_s else 0.0
+
+
+def _tracked_openers(pair, model, runs_dir, threads):
+    made = []
+
+    def make(name, open_runner):
+        def open_tracked():
+            made.append(Tracked(name, open_runner))
+            return made[-1]
+        return open_tracked
+
+    return [make(f"{r}#{i}", opener(r, model, runs_dir, threads)) for i, r in enumerate(pair)], made
+
+
+def interleaved(pair, model, runs_dir, threads) -> tuple[list[float], list[float]]:
+    openers, made = _tracked_openers(pair, model, runs_dir, threads)
+    batch, runners = input_for(model, runs_dir), [o() for o in openers]
     samples: list[list[float]] = [[] for _ in runners]
     for r in runners:
         for _ in range(5):
@@ -52,15 +110,16 @@ def interleaved(pair, model, runs_dir, threads) -> list[float]:
             t0 = time.perf_counter()
             r.run(batch)
             bucket.append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(s) for s in samples]
+    return [statistics.median(s) for s in samples], [r.foreign_share() for r in made]
 
 
-def blocks(pair, model, runs_dir, threads, wait: bool) -> list[float]:
+def blocks(pair, model, runs_dir, threads, wait: bool) -> tuple[list[float], list[float]]:
     from edgevt.bench import measure, wait_until_idle
 
     pause = wait_until_idle if wait else (lambda: {"ms": 0.0, "idle": None})
-    timing = measure([opener(r, model, runs_dir, threads) for r in pair], input_for(model, runs_dir), settings(threads), pause=pause)
-    return [r.warm["p50_ms"] for r in timing.reports]
+    openers, made = _tracked_openers(pair, model, runs_dir, threads)
+    timing = measure(openers, input_for(model, runs_dir), settings(threads), pause=pause)
+    return [r.warm["p50_ms"] for r in timing.reports], [r.foreign_share() for r in made]
 
 
 def _worker(conn, runtime, model, runs_dir, threads) -> None:
@@ -90,7 +149,7 @@ def _process_idle(pid: int) -> None:
         last = now
 
 
-def processes(pair, model, runs_dir, threads) -> list[float]:
+def processes(pair, model, runs_dir, threads) -> tuple[list[float], list[float]]:
     from edgevt.bench import BLOCK_S
 
     ctx = mp.get_context("spawn")
@@ -100,27 +159,32 @@ def processes(pair, model, runs_dir, threads) -> list[float]:
         p.start()
     conns = [parent for parent, _ in links]
     for c in conns:
-        assert c.recv() == "ready"
+        if c.recv() != "ready":
+            raise SystemExit("a worker did not start")
     sizes = []
     for c in conns:
         c.send(5)
-        warm = c.recv()
-        sizes.append(max(1, round(BLOCK_S * 1e3 / statistics.median(warm))))
+        sizes.append(max(1, round(BLOCK_S * 1e3 / statistics.median(c.recv()))))
     samples: list[list[float]] = [[] for _ in pair]
+    foreign, wall = [0.0] * len(pair), [0.0] * len(pair)
+    clocks = [((~p.pid) << 3) | 2 for p in procs]  # each worker process's CPU-time clock
     start, rnd, last = time.perf_counter(), 0, None
     while time.perf_counter() - start < SECONDS:
         for i in (range(len(pair)) if rnd % 2 == 0 else reversed(range(len(pair)))):
             if last is not None and last != i:
                 _process_idle(procs[last].pid)
+            others = [time.clock_gettime(c) for j, c in enumerate(clocks) if j != i]
             conns[i].send(sizes[i] + (last != i))
             got = conns[i].recv()
+            foreign[i] += sum(time.clock_gettime(c) for j, c in enumerate(clocks) if j != i) - sum(others)
+            wall[i] += sum(got) / 1e3
             samples[i] += got[1:] if last != i else got  # the first run after a switch is the wake-up
             last = i
         rnd += 1
     for c, p in zip(conns, procs):
         c.send(None)
         p.join()
-    return [statistics.median(s) for s in samples]
+    return [statistics.median(s) for s in samples], [f / w if w else 0.0 for f, w in zip(foreign, wall)]
 
 
 def spin_after(runtime, model, runs_dir, threads) -> float:
@@ -147,7 +211,8 @@ def child_main(kind: str, name: str, pair: list[str], model: str, runs_dir: Path
     if kind == "spin":
         print(json.dumps({"spin_ms": spin_after(pair[0], model, runs_dir, threads)}))
     else:
-        print(json.dumps({"p50_ms": CANDIDATES[name](pair, model, runs_dir, threads)}))
+        p50, foreign = CANDIDATES[name](pair, model, runs_dir, threads)
+        print(json.dumps({"p50_ms": p50, "foreign": foreign}))
 
 
 def run_child(kind, name, pair, model, args) -> dict:
@@ -159,7 +224,7 @@ def run_child(kind, name, pair, model, args) -> dict:
 
 def measure_all(args) -> dict:
     pairs = [p.split("+") for p in args.pairs.split(",")]
-    out = {"alone": {}, "spin": {}, "candidates": {}}
+    out = {"alone": {}, "spin": {}, "candidates": {}, "foreign": {}}
     for model in args.models.split(","):
         for rep in range(args.repeats):
             for runtime in sorted({r for p in pairs for r in p}):
@@ -169,33 +234,38 @@ def measure_all(args) -> dict:
             names = list(CANDIDATES) if rep % 2 == 0 else list(reversed(CANDIDATES))
             for name in names:
                 for pair in pairs:
-                    got = run_child("candidate", name, pair, model, args)["p50_ms"]
-                    for runtime, p50 in zip(pair, got):
+                    got = run_child("candidate", name, pair, model, args)
+                    for runtime, p50, foreign in zip(pair, got["p50_ms"], got["foreign"]):
                         out["candidates"].setdefault(f"{model}/{name}/{'+'.join(pair)}/{runtime}", []).append(p50)
+                        out["foreign"].setdefault(f"{model}/{name}/{'+'.join(pair)}/{runtime}", []).append(foreign)
     return out
+
+
+def _table(results: dict, model: str, pairs: list[str], cell) -> list[str]:
+    lines = ["| protocol | " + " | ".join(f"{p}: {NAMES[r]}" for p in pairs for r in p.split("+")) + " |",
+             "|---|" + "---|" * sum(len(p.split("+")) for p in pairs)]
+    for name in CANDIDATES:
+        lines.append(f"| {name} | " + " | ".join(cell(f"{model}/{name}/{p}/{r}", r) for p in pairs for r in p.split("+")) + " |")
+    return lines + [""]
 
 
 def write(results: dict, args, command: str, started: str) -> Path:
     md = args.out.with_suffix(".md")
     lines = ["# Timing protocols compared: which one times each runtime as it runs alone?", "",
-             f"Produced by `{command}` (started {started}) on {host_line()}, {args.threads} threads, random weights.",
-             f"**The machine was shared with other work while this ran** ({load_note()}): read the ratios, not the ms.", "",
-             "Each cell: the runtime's median under the protocol ÷ its median timed alone in its own process at library "
-             "defaults (1.00 = as alone). Medians of the repeats.", ""]
+             f"Produced by `{command}` (started {started}) on {host_line()}, {args.threads} threads, random weights; {load_note()}.",
+             "If the load average was above about 1, the machine was shared with other work: the ratios then say little.", ""]
     pairs = args.pairs.split(",")
     for model in args.models.split(","):
-        lines += [f"## {model}", "", "| protocol | " + " | ".join(f"{p}: {r}" for p in pairs for r in p.split("+")) + " |",
-                  "|---|" + "---|" * sum(len(p.split("+")) for p in pairs)]
-        for name in CANDIDATES:
-            cells = []
-            for p in pairs:
-                for r in p.split("+"):
-                    got = statistics.median(results["candidates"][f"{model}/{name}/{p}/{r}"])
-                    cells.append(f"{got / statistics.median(results['alone'][f'{model}/{r}']):.2f}")
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        alone_ms = ", ".join(f"{NAMES[r.split('/')[1]]} {statistics.median(v):.1f} ms" for r, v in results["alone"].items() if r.startswith(model + "/"))
+        alone = {r: statistics.median(results["alone"][f"{model}/{r}"]) for r in {r for p in pairs for r in p.split("+")}}
+        lines += [f"## {model}", "", "Each runtime's median under the protocol ÷ its median timed alone in its own process at "
+                  "library defaults (1.00 = as alone; medians of the repeats):", ""]
+        lines += _table(results, model, pairs, lambda key, r: f"{statistics.median(results['candidates'][key]) / alone[r]:.2f}")
+        lines += ["CPU burned by the other runtime's threads while this runtime ran, per second of its runs (a core-share; 0 = "
+                  "nothing else awake). Spinning threads left by the other runtime show up here:", ""]
+        lines += _table(results, model, pairs, lambda key, r: f"{statistics.median(results['foreign'][key]):.1%}")
         spin = ", ".join(f"{NAMES[r.split('/')[1]]} {v:.1f} ms" for r, v in results["spin"].items() if r.startswith(model + "/"))
-        lines += ["", f"Alone: {alone_ms}.", "", f"CPU the other threads burn in the 300 ms after a runtime's last run: {spin}.", ""]
+        lines += [f"Alone: {', '.join(f'{NAMES[r]} {v:.1f} ms' for r, v in sorted(alone.items()))}. CPU a runtime's own worker "
+                  f"threads burn in the 300 ms after its last run (its spin-wait): {spin}.", ""]
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps({"command": command, "started": started, **results}, indent=1) + "\n")

@@ -197,6 +197,10 @@ def bench(ctx, artifact, runs, warmup, min_time_s, max_time_s, threads, profile,
           as_json, log):
     """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median).
 
+    Timed like `export` and `matrix` time: each runtime at its library defaults, in alternating blocks with idle
+    threads between runtimes, until each median is known to ±2% (--min-time/--max-time). --model adds torch eager
+    (the speed-up); the host's compute bound (MACs from --model or the export's report) gives the efficiency.
+
     With --device android[:SERIAL], a .tflite is pushed with adb and timed on the phone by TFLite's
     benchmark_model (init, first inference, warmup and steady-state mean/std, memory). A Core ML
     package is timed by Core ML itself, which needs macOS.

@@ -135,7 +135,7 @@ def _job(plan: MatrixPlan, cell: Cell, cache: Cache, akey: str | None, out_dir: 
     return {"reuse_artifact": bool(akey) and not fresh,
             "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options},
             "spec": spec_to_dict(plan.specs[cell.model]), "weights": plan.weights, "seed": plan.seed,
-            "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir)}
+            "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir), "cache_root": str(cache.root)}
 
 
 def log_name(cell: Cell) -> str:
