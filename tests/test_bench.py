@@ -178,19 +178,22 @@ def test_other_threads_cpu_sees_a_busy_thread():
 
     if bench.other_threads_cpu_s() is None:
         pytest.skip("per-thread CPU clocks are Linux only")
-    stop = threading.Event()
+    spun, done = threading.Event(), threading.Event()
 
-    def spin():
-        while not stop.is_set():
+    def spin():  # burn 30 ms of this thread's CPU however busy the machine is, then stay alive, idle
+        while time.thread_time() < 0.03:
             pass
+        spun.set()
+        done.wait()
 
     worker = threading.Thread(target=spin)
     before = bench.other_threads_cpu_s()
     worker.start()
-    time.sleep(0.1)
-    stop.set()
+    assert spun.wait(60)
+    burned = bench.other_threads_cpu_s() - before
+    done.set()
     worker.join()
-    assert bench.other_threads_cpu_s() - before > 0.01
+    assert burned >= 0.025
 
 
 def test_pipeline_latency_records_the_protocol_threads_and_efficiency(monkeypatch, tmp_path):
@@ -224,3 +227,28 @@ def test_pipeline_latency_records_the_protocol_threads_and_efficiency(monkeypatc
     assert bound["macs"] == 64 * 32 and bound["peak_gflops"] == 100  # pinned by conftest's EDGEVT_GEMM_GFLOPS
     assert lat["efficiency"] == pytest.approx(bound["bound_ms"] / lat["warm"]["p50_ms"])
     assert lat["baseline"]["efficiency"] == pytest.approx(bound["bound_ms"] / lat["baseline"]["warm"]["p50_ms"])
+
+
+def test_min_time_alone_above_the_default_cap_raises_the_cap_but_an_explicit_cap_must_be_longer():
+    from edgevt.bench import QUICK_DEFAULTS
+    from edgevt.profiles import bench_settings
+
+    assert bench_settings(None, QUICK_DEFAULTS, min_time_s=20.0).max_time_s == 20.0
+    assert bench_settings(None, min_time_s=5.0).max_time_s == BenchSettings.max_time_s  # 30 s: already longer
+    with pytest.raises(UsageError, match="--max-time 3 s is shorter than --min-time 20 s"):
+        bench_settings(None, QUICK_DEFAULTS, min_time_s=20.0, max_time_s=3.0)
+
+
+def test_cli_rejects_a_cap_below_the_floor(tmp_path):
+    import sys
+
+    from edgevt.cli import main
+
+    sys_argv = sys.argv
+    sys.argv = ["edgevt", "bench", str(tmp_path / "m.onnx"), "--min-time", "5", "--max-time", "1"]
+    try:
+        with pytest.raises(SystemExit) as info:
+            main()
+    finally:
+        sys.argv = sys_argv
+    assert info.value.code == 2
