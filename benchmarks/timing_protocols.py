@@ -58,6 +58,7 @@ class Tracked:
     CPU the threads of the *other* runtimes burn while it runs: their spinning steals its cores."""
 
     owners: dict[int, str] = {}
+    unowned = set(_thread_cpu())  # threads older than every runtime (the interpreter's): never counted
     main = threading.get_native_id()
 
     def __init__(self, name: str, open_runner):
@@ -69,7 +70,7 @@ class Tracked:
 
     def _claim(self) -> None:
         for tid in _thread_cpu():
-            if tid != self.main:
+            if tid != self.main and tid not in Tracked.unowned:
                 Tracked.owners.setdefault(tid, self.name)
 
     def run(self, batch):
@@ -78,7 +79,7 @@ class Tracked:
         wall, after = time.perf_counter() - t0, _thread_cpu()
         self._claim()
         self.wall_s += wall
-        self.foreign_s += sum(after[t] - before.get(t, after[t]) for t in after if Tracked.owners.get(t, self.name) != self.name)
+        self.foreign_s += sum(after[t] - before.get(t, after[t]) for t in after if Tracked.owners.get(t) not in (None, self.name))
         return out
 
     def foreign_share(self) -> float:
@@ -94,7 +95,13 @@ def _tracked_openers(pair, model, runs_dir, threads):
             return made[-1]
         return open_tracked
 
-    return [make(f"{r}#{i}", opener(r, model, runs_dir, threads)) for i, r in enumerate(pair)], made
+    openers = []
+    for i, r in enumerate(pair):
+        before = set(_thread_cpu())
+        openers.append(make(f"{r}#{i}", opener(r, model, runs_dir, threads)))  # torch's OpenMP pool starts as its model loads
+        for tid in set(_thread_cpu()) - before:
+            Tracked.owners.setdefault(tid, f"{r}#{i}")
+    return openers, made
 
 
 def interleaved(pair, model, runs_dir, threads) -> tuple[list[float], list[float]]:
