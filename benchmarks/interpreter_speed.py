@@ -4,8 +4,9 @@
     python benchmarks/interpreter_speed.py --models swiftformer-xs --runs 3
 
 For each model the Core ML packages (fp16, fp32) and an fp32 ONNX file are exported with the real CLI
-(no latency), then the interpreter, torch eager and ONNX Runtime are timed interleaved on one photo in
-one process, so their ratios are measured under the same machine load. Writes reports/mil-interpreter-speed.{json,md}.
+(no latency), then the interpreter, torch eager and ONNX Runtime are timed on one photo in one process by
+edgevt's timing protocol (bench.measure: alternating blocks, idle threads between runtimes), so their ratios are
+measured under the same machine load. Writes reports/mil-interpreter-speed.{json,md}.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgevt.bench import BenchSettings, measure_interleaved  # noqa: E402
+from edgevt.bench import BenchSettings  # noqa: E402
+from edgevt.bench import measure as time_by_protocol  # noqa: E402
 from edgevt.envinfo import environment  # noqa: E402
 
 
@@ -49,7 +51,7 @@ def measure(model: str, runs_dir: Path, settings: BenchSettings) -> dict:
     openers = [lambda: MilInterpreterRunner(artifacts["fp16"]), lambda: MilInterpreterRunner(artifacts["fp32"]),
                lambda: TorchEagerRunner(module, settings.threads), lambda: OrtRunner(onnx_path, settings.threads)]
     names = ["mil-interpreter fp16", "mil-interpreter fp32", "torch-eager fp32", "onnxruntime-cpu fp32"]
-    reports = measure_interleaved(openers, photo, settings)
+    reports = time_by_protocol(openers, photo, settings).reports
     return {name: {"p50_ms": r.warm["p50_ms"], "min_ms": r.warm["min_ms"], "load_ms": r.cold["load_ms"], "runs": r.warm["runs"]}
             for name, r in zip(names, reports)}
 
@@ -64,7 +66,7 @@ def write(results: dict, out: Path, meta: dict) -> None:
         f"Produced by `{meta['command']}` ({meta['started']}) on {env['host_cpu']}, {env['logical_cpus']} logical CPUs "
         f"(shared machine), {meta['threads']} threads; " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()) + ".",
         "",
-        "One photo, batch 1; the four engines are timed interleaved in one process (same load), so compare ratios. "
+        "One photo, batch 1; the four engines are timed in one process by edgevt's timing protocol (same load), so compare ratios. "
         "A parity check runs 10 samples, so it costs about 10× the per-sample time, plus model loading. The interpreter "
         "is a correctness tool, not a latency proxy: its times say nothing about a phone.",
         "",
@@ -88,7 +90,7 @@ def main() -> int:
     args = ap.parse_args()
     meta = {"command": "python benchmarks/interpreter_speed.py " + " ".join(sys.argv[1:]), "threads": args.threads,
             "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "environment": environment(args.threads)}
-    settings = BenchSettings(runs=args.runs, warmup=1, threads=args.threads)
+    settings = BenchSettings(runs=args.runs, warmup=1, threads=args.threads, min_time_s=0, max_time_s=3600)  # --runs decides
     results = {}
     for model in args.models.split(","):
         results[model] = measure(model, args.runs_dir, settings)

@@ -5,7 +5,8 @@
 
 Each cell is one `edgevt export ... --weights random --json` subprocess (a crash costs one cell). Results
 are rewritten after every cell to reports/onnx-all-variants.{json,md}. Latency: ORT CPU and torch eager
-timed in the same process, so the speed-up ratio is measured under the same machine load.
+timed in the same process by edgevt's timing protocol (edgevt.bench.measure), so the speed-up ratio is measured
+under the same machine load with each runtime at its library defaults.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
 
 def bench_args(gmacs: float) -> list[str]:
-    """Fewer timed runs for the heavy variants so the whole matrix fits in about an hour on 2 cores."""
+    """Fewer timed runs (floors of the adaptive sampling) but a longer --max-time for the heavy variants."""
     if gmacs > 50:
-        return ["--runs", "5", "--warmup", "1"]
+        return ["--runs", "5", "--warmup", "1", "--max-time", "90"]
     if gmacs > 10:
-        return ["--runs", "10", "--warmup", "2"]
+        return ["--runs", "10", "--warmup", "2", "--max-time", "30"]
     return ["--runs", "30", "--warmup", "5"]
 
 
@@ -108,9 +109,10 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "fp16 on ONNX Runtime CPU: the CPU provider lacks fp16 kernels for most ops and inserts casts to fp32, so "
         "fp16 parity here is mostly weight rounding and fp16 latency says nothing about a phone's fp16 units.",
         "",
-        "Latency: batch 1, 2 threads, p50 of the timed runs. ORT and torch eager are timed in the same process, "
-        "interleaved run by run, so both see the same load (the machine is shared and noisy: compare the ratio, not "
-        "absolute numbers across runs or cells). Heavy variants get fewer runs: 30 below 10 GMACs, 10 up to 50, 5 above.",
+        "Latency: batch 1, 2 threads, p50 of the timed runs. ORT and torch eager are timed in the same process by "
+        "edgevt's timing protocol (each runtime at its library defaults, alternating blocks with idle threads between "
+        "runtimes, sampled until each median is known to ±2% or --max-time), so both see the same load. Run floors: "
+        "30 runs below 10 GMACs, 10 up to 50 (30 s cap), 5 above (90 s cap).",
         "",
         *summary(cells),
         *[f"Cells re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],

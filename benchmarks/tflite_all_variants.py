@@ -6,7 +6,7 @@
 Per model, the ONNX fp32 artifact is exported once (`edgevt export --target onnx --no-bench`). Per cell, one
 `edgevt export --target tflite --no-bench --json` subprocess gives the artifact and its parity; a second subprocess
 (this script with --time) times the .tflite on ai-edge-litert XNNPACK, the ONNX fp32 file on ORT CPU and the model
-in torch eager, interleaved run by run in one process, so all three ratios come from the same machine load.
+in torch eager, in one process by edgevt's timing protocol (bench.measure), so all three ratios come from the same load.
 Results are rewritten after every cell to reports/tflite-all-variants.{json,md}.
 """
 
@@ -31,10 +31,6 @@ from edgevt.models import list_models  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 EDGEVT = [sys.executable, "-m", "edgevt", "-q"]
-# Three runtimes with their own thread pools share 2 cores in the timing process. torch's OpenMP workers spin
-# after each region by default and then starve the next runtime (torch eager measured 5-20x slower); passive
-# waiting makes them sleep, as the ORT/XNNPACK pools do between runs.
-TIMING_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def bench_counts(gmacs: float) -> tuple[int, int]:
@@ -43,10 +39,10 @@ def bench_counts(gmacs: float) -> tuple[int, int]:
 
 
 def time_three(tflite: str, onnx: str, model: str, runs: int, warmup: int, threads: int) -> dict:
-    """Runs inside a subprocess: XNNPACK, ORT and torch eager timed in alternation (bench.measure_interleaved)."""
+    """Runs inside a subprocess: XNNPACK, ORT and torch eager timed by edgevt's protocol (bench.measure), as `export` times."""
     import numpy as np
 
-    from edgevt.bench import BenchSettings, measure_interleaved
+    from edgevt.bench import QUICK_DEFAULTS, BenchSettings, measure
     from edgevt.exporters import get_target
     from edgevt.exporters.torch_eager import TorchEagerRunner
     from edgevt.models.loading import load_model, resolve_spec
@@ -57,8 +53,10 @@ def time_three(tflite: str, onnx: str, model: str, runs: int, warmup: int, threa
     openers = [lambda: get_target("tflite").open_runner(Path(tflite), threads), lambda: TorchEagerRunner(module, threads)]
     if onnx:
         openers.insert(1, lambda: get_target("onnx").open_runner(Path(onnx), threads))
-    reps = measure_interleaved(openers, batch, BenchSettings(runs=runs, warmup=warmup, threads=threads))
-    return {r.engine: {"cold": r.cold, "warm": r.warm, "peak_rss_mb": r.peak_rss_mb} for r in reps}
+    seconds = {**QUICK_DEFAULTS, "max_time_s": 20.0 if runs <= 3 else QUICK_DEFAULTS["max_time_s"]}  # heavy variants: one slow round
+    timing = measure(openers, batch, BenchSettings(runs=runs, threads=threads, **{**seconds, "warmup": warmup}))
+    return {r.engine: {"cold": r.cold, "warm": r.warm, "peak_rss_mb": r.peak_rss_mb, "protocol": timing.protocol["name"]}
+            for r in timing.reports}
 
 
 def _json_run(cmd: list[str], env: dict | None = None) -> tuple[dict | None, str, int]:
@@ -92,7 +90,7 @@ def run_cell(model, precision: str, runs_dir: Path, threads: int, onnx: str | No
     cell["report"] = report
     runs, warmup = bench_counts(model.paper_gmacs)
     timing, err, _ = _json_run([sys.executable, __file__, "--time", report["artifact"]["path"], onnx or "", model.name,
-                                str(runs), str(warmup), str(threads)], TIMING_ENV)
+                                str(runs), str(warmup), str(threads)])
     cell["timing"] = timing if timing is not None else {"error": err}
     cell["wall_s"] = round(time.perf_counter() - t0, 1)
     return cell
@@ -165,19 +163,11 @@ XNNPACK column: nodes the default XNNPACK delegate took / nodes in the graph, an
 built-in CPU kernels, read from the interpreter's node list (each DELEGATE node's boundary tensors).
 
 Latency: batch 1, 2 threads, p50. The .tflite on ai-edge-litert XNNPACK, the **fp32** ONNX export of the same
-weights on ONNX Runtime CPU, and torch eager are timed in one process, interleaved run by run (the spine's
-`measure_interleaved`, with `OMP_WAIT_POLICY=PASSIVE` so torch's idle OpenMP workers do not spin on the cores
-the other runtimes need), so the ratios are measured under the same load on a shared, noisy machine; compare
-ratios, not milliseconds across cells. ORT is fp32 in every row, so a row's "vs ORT" shows what the TFLite
-precision buys over the ONNX fp32 baseline. Heavy variants get fewer runs: 20 below 10 GMACs, 10 up to 50, 3 above.
-
-Caveat on the torch-eager column: on 2 cores, a runtime whose thread pool has just finished keeps its workers
-spinning for a while, and torch's OpenMP barriers suffer most from a descheduled worker. Without passive OpenMP
-waiting, torch eager measured 5-20x slower next to XNNPACK than on its own, and `edgevt export --target tflite`'s
-own torch-eager ratio (same interleaving, torch already initialised) can still be inflated that way on a busy
-machine. Treat "torch ÷ XNNPACK" as an upper bound; "ORT ÷ XNNPACK" compares two runtimes of the same kind.
-The machine was shared with another engineer's Core ML runs throughout, so absolute milliseconds are 2-3x what an
-idle machine gives.
+weights on ONNX Runtime CPU, and torch eager are timed in one process by edgevt's timing protocol (`edgevt.bench.measure`,
+the loop of `export`, `bench` and `matrix`): each runtime at its library defaults, in alternating blocks, with a wait
+for the other runtimes' spinning threads to go idle before each switch (see reports/timing-alone.md). ORT is fp32 in
+every row, so a row's "vs ORT" shows what the TFLite precision buys over the ONNX fp32 baseline. At least 20 runs
+below 10 GMACs, 10 up to 50, 3 above, sampled 1–10 s (20 s for the heaviest) until each median is known to ±2%.
 """
 
 

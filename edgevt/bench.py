@@ -1,29 +1,62 @@
-"""Latency: cold (load, first inference) and warm (warmup, then timed runs) statistics."""
+"""Latency by one timing protocol, the same for `export`, `bench` and `matrix`: cold (load, first inference) and warm
+statistics per runtime, each runtime timed at its library defaults and never while another runtime's threads are awake.
+
+ONNX Runtime's intra-op threads spin for about a million pause instructions after every run (tens of ms of a core)
+and torch's OpenMP workers spin too; both are their libraries' defaults and kept, because that is how users run them.
+Timed run by run next to each other, one runtime loses cores to the other's spinning threads. So runtimes are timed
+in blocks (PROTOCOL): before each switch to another runtime the protocol waits until every other thread of the
+process is idle, runs once untimed (the wake-up), then times a block of about BLOCK_S seconds. The order of the
+blocks alternates (A B B A A B ...), so a change in machine load hits every runtime alike and their ratio stays
+fair. Sampling goes on until each runtime's median is known to ±target_ci (95% CI) and min_time has passed, or until
+max_time. benchmarks/timing_aa.py and timing_alone.py check it against an A/A test and each runtime timed alone.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import resource
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from edgevt.errors import UsageError
+
+PROTOCOL = "alternating-blocks/1"
+BLOCK_S = 0.5  # timed wall time per block; a block has at least one run
+MAX_BLOCK_RUNS = 500
+PAUSE_MIN_S = 0.02  # every switch waits at least this long ...
+PAUSE_MAX_S = 1.0  # ... and at most this long for the other threads to go idle
+IDLE_WINDOW_S = 0.01  # the other threads are idle when, over such a window, ...
+IDLE_BUSY = 0.05  # ... they used less than this fraction of one core
+PAUSE_FALLBACK_S = 0.25  # where per-thread CPU clocks cannot be read (not Linux): a fixed pause
+QUICK_DEFAULTS = {"warmup": 3, "min_time_s": 1.0, "max_time_s": 10.0}  # export and matrix; `edgevt bench` uses BenchSettings'
+
 
 @dataclass(frozen=True)
 class BenchSettings:
-    runs: int = 100
-    warmup: int = 10
-    min_time_s: float = 0.0  # keep running past `runs` until this much time has passed
+    runs: int = 10  # at least this many timed runs per runtime
+    warmup: int = 5  # untimed runs per runtime before sampling
+    min_time_s: float = 2.0  # sample at least this long ...
+    max_time_s: float = 30.0  # ... and stop here even if the median is not yet known to ±target_ci
     threads: int | None = None
+    target_ci: float = 0.02  # stop once the 95% CI of every runtime's median is within ±2%
+
+    def __post_init__(self):
+        if self.max_time_s < self.min_time_s:
+            raise UsageError(f"--max-time {self.max_time_s:g} s is shorter than --min-time {self.min_time_s:g} s",
+                             "pass a --max-time at least as long as --min-time")
 
 
 @dataclass
 class LatencyReport:
     engine: str
     cold: dict  # load_ms, first_inference_ms
-    warm: dict  # p50_ms, p90_ms, p99_ms, mean_ms, std_ms, min_ms, median_ci95_ms, runs, warmup
+    warm: dict  # p50_ms, p90_ms, p99_ms, mean_ms, std_ms, min_ms, median_ci95_ms, median_ci95_rel, runs, warmup
     peak_rss_mb: float
     settings: dict = field(default_factory=dict)
     samples_ms: list[float] = field(default_factory=list)
@@ -38,89 +71,230 @@ class LatencyReport:
         return out
 
 
+@dataclass
+class Timing:
+    """What measure() returns: a report per runtime (in the openers' order) and how the protocol ran."""
+
+    reports: list[LatencyReport]
+    protocol: dict
+
+
 def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def bootstrap_median_ci(samples: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap confidence interval of the median."""
-    rng = np.random.default_rng(seed)
-    medians = np.median(rng.choice(samples, size=(n_boot, len(samples)), replace=True), axis=1)
-    lo, hi = np.percentile(medians, [2.5, 97.5])
-    return float(lo), float(hi)
+def median_ci(samples) -> tuple[float, float]:
+    """Distribution-free 95% CI of the median: the order statistics n/2 ± 1.96·√n/2 (the binomial interval)."""
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    n = len(x)
+    half = 1.96 * math.sqrt(n) / 2
+    lo, hi = max(int(math.floor(n / 2 - half)), 0), min(int(math.ceil(n / 2 + half)), n - 1)
+    return float(x[lo]), float(x[hi])
 
 
-def summarize(samples_ms: np.ndarray) -> dict:
-    lo, hi = bootstrap_median_ci(samples_ms)
+def ci_rel(samples) -> float:
+    """Half-width of the median's 95% CI relative to the median (the wider side): 0.02 means ±2%."""
+    if len(samples) < 2:
+        return math.inf
+    lo, hi = median_ci(samples)
+    med = float(np.median(samples))
+    return max(med - lo, hi - med) / med if med > 0 else math.inf
+
+
+def summarize(samples_ms) -> dict:
+    a = np.asarray(samples_ms, dtype=np.float64)
+    lo, hi = median_ci(a)
     return {
-        "runs": int(len(samples_ms)),
-        "p50_ms": float(np.percentile(samples_ms, 50)),
-        "p90_ms": float(np.percentile(samples_ms, 90)),
-        "p99_ms": float(np.percentile(samples_ms, 99)),
-        "mean_ms": float(np.mean(samples_ms)),
-        "std_ms": float(np.std(samples_ms, ddof=1)) if len(samples_ms) > 1 else 0.0,
-        "min_ms": float(np.min(samples_ms)),
+        "runs": int(len(a)),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(np.mean(a)),
+        "std_ms": float(np.std(a, ddof=1)) if len(a) > 1 else 0.0,
+        "min_ms": float(np.min(a)),
         "median_ci95_ms": [lo, hi],
+        "median_ci95_rel": ci_rel(a),
     }
 
 
-def _cold(open_runner: Callable[[], object], batch: np.ndarray):
-    """Wall times; a runner that times its own stages (Core ML: compile, load) refines them with `cold_details`."""
-    t0 = time.perf_counter()
-    runner = open_runner()
-    load_ms = (time.perf_counter() - t0) * 1e3
-    t0 = time.perf_counter()
-    runner.run(batch)
-    cold = {"load_ms": load_ms, "first_inference_ms": (time.perf_counter() - t0) * 1e3, **getattr(runner, "cold_details", {})}
-    if getattr(runner, "engine_ms", None):
-        cold["first_inference_predict_only_ms"] = runner.engine_ms[0]
-    return runner, cold
+def other_threads_cpu_s() -> float | None:
+    """CPU seconds used so far by this process's threads other than the caller; None where that cannot be read.
+    Linux gives every thread a CPU-time clock, addressed by its id (the kernel's MAKE_THREAD_CPUCLOCK)."""
+    me = threading.get_native_id()
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except (OSError, ValueError):
+        return None
+    total = 0.0
+    for tid in tids:
+        if tid != me:
+            try:
+                total += time.clock_gettime(((~tid) << 3) | 6)
+            except OSError:  # the thread has just exited
+                pass
+    return total
 
 
-def _timed(runner, batch: np.ndarray) -> float:
-    t0 = time.perf_counter()
-    runner.run(batch)
-    return (time.perf_counter() - t0) * 1e3
+def wait_until_idle(clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep,
+                    cpu: Callable[[], float | None] = other_threads_cpu_s) -> dict:
+    """Pause until no other thread of the process burns CPU (spin-waits ended), at least PAUSE_MIN_S, at most PAUSE_MAX_S."""
+    t0 = clock()
+    sleep(PAUSE_MIN_S)
+    last = cpu()
+    if last is None:
+        sleep(max(PAUSE_FALLBACK_S - PAUSE_MIN_S, 0))
+        return {"ms": (clock() - t0) * 1e3, "idle": None}
+    while clock() - t0 < PAUSE_MAX_S:
+        start = clock()
+        sleep(IDLE_WINDOW_S)
+        now = cpu()
+        if (now - last) / max(clock() - start, 1e-6) < IDLE_BUSY:
+            return {"ms": (clock() - t0) * 1e3, "idle": True}
+        last = now
+    return {"ms": (clock() - t0) * 1e3, "idle": False}
 
 
-def _report(runner, cold: dict, samples: list[float], settings: BenchSettings) -> LatencyReport:
+class _Protocol:
+    """The state of one measurement: which runtime ran last, every pause, the samples."""
+
+    def __init__(self, runners, batch, pause, clock):
+        self.runners, self.batch, self.pause, self.clock = runners, batch, pause, clock
+        self.current: int | None = None
+        self.pauses: list[dict] = []
+        self.samples: list[list[float]] = [[] for _ in runners]
+        self.engine_ms: list[list[float]] = [[] for _ in runners]  # the runtime's own time of each timed run, if it reports one
+
+    def timed(self, i: int) -> float:
+        runner = self.runners[i]
+        own = getattr(runner, "engine_ms", None)
+        before = len(own) if own is not None else 0
+        t0 = self.clock()
+        runner.run(self.batch)
+        ms = (self.clock() - t0) * 1e3
+        if own is not None and len(own) > before:  # this run's own time, when the runtime reported one
+            self.engine_ms[i].append(own[-1])
+        return ms
+
+    def switch_to(self, i: int) -> None:
+        """Wait for the other runtime's threads to go idle, then wake this one with an untimed run."""
+        if self.current != i:
+            self.pauses.append(self.pause())
+            if self.current is not None:
+                self.runners[i].run(self.batch)
+            self.current = i
+
+    def block(self, i: int, runs: int) -> None:
+        self.switch_to(i)
+        self.samples[i].extend(self.timed(i) for _ in range(runs))
+
+
+def _block_runs(estimate_ms: float) -> int:
+    return int(min(max(round(BLOCK_S * 1e3 / max(estimate_ms, 1e-3)), 1), MAX_BLOCK_RUNS))
+
+
+def _open(openers, batch, pause, clock) -> tuple[list, list[dict], list[dict]]:
+    runners, colds, pauses = [], [], []
+    for opener in openers:
+        pauses.append(pause())
+        t0 = clock()
+        runner = opener()
+        load_ms = (clock() - t0) * 1e3
+        t0 = clock()
+        runner.run(batch)
+        runners.append(runner)
+        # a runner that times its own stages (Core ML: compile, load) refines the wall times with `cold_details`
+        cold = {"load_ms": load_ms, "first_inference_ms": (clock() - t0) * 1e3, **getattr(runner, "cold_details", {})}
+        if getattr(runner, "engine_ms", None):
+            cold["first_inference_predict_only_ms"] = runner.engine_ms[0]
+        colds.append(cold)
+    return runners, colds, pauses
+
+
+def _stop_reason(p: _Protocol, settings: BenchSettings, elapsed: float) -> str | None:
+    if elapsed >= settings.max_time_s:
+        return "max_time"
+    enough = all(len(s) >= settings.runs for s in p.samples) and elapsed >= settings.min_time_s
+    return "ci" if enough and all(ci_rel(s) <= settings.target_ci for s in p.samples) else None
+
+
+def measure(openers: list[Callable[[], object]], batch: np.ndarray, settings: BenchSettings,
+            pause: Callable[[], dict] = wait_until_idle, clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """Time every runner by the protocol (module docstring); openers[i]() loads runner i (its cold load time)."""
+    runners, colds, open_pauses = _open(openers, batch, pause, clock)
+    p = _Protocol(runners, batch, pause, clock)
+    estimates = []
+    for i in range(len(runners)):
+        p.switch_to(i)
+        warm = [p.timed(i) for _ in range(settings.warmup)]
+        estimates.append(float(np.median(warm)) if warm else colds[i]["first_inference_ms"])
+    p.engine_ms = [[] for _ in runners]  # the warmup runs are not samples
+    sizes = [_block_runs(e) for e in estimates]
+    start, rounds, stopped = clock(), 0, None
+    while stopped is None:
+        order = range(len(runners)) if rounds % 2 == 0 else reversed(range(len(runners)))
+        for i in order:
+            p.block(i, sizes[i])
+        rounds += 1
+        stopped = _stop_reason(p, settings, clock() - start)
+    protocol = _describe(p, sizes, rounds, stopped, clock() - start, open_pauses, settings)
+    reports = [_report(r, c, s, own, settings) for r, c, s, own in zip(runners, colds, p.samples, p.engine_ms)]
+    return Timing(reports, protocol)
+
+
+def _report(runner, cold: dict, samples: list[float], engine_ms: list[float], settings: BenchSettings) -> LatencyReport:
     """Runners may add their own view: `engine_ms` (the runtime's own time per run, beside the wall time),
     `threads_note` (a runtime that picks its own threads), `runtime_info` and `notes`."""
-    warm = {**summarize(np.asarray(samples)), "warmup": settings.warmup}
-    engine_ms = getattr(runner, "engine_ms", None) or []
-    if len(engine_ms) >= len(samples) > 0:
-        warm["predict_only"] = {"source": runner.engine_ms_source, **summarize(np.asarray(engine_ms[-len(samples):]))}
+    warm = {**summarize(samples), "warmup": settings.warmup}
+    if engine_ms and len(engine_ms) == len(samples):
+        warm["predict_only"] = {"source": runner.engine_ms_source, **summarize(engine_ms)}
     recorded = asdict(settings)
     if getattr(runner, "threads_note", None):
         recorded.update(threads=None, threads_note=runner.threads_note)
-    return LatencyReport(
-        engine=runner.engine,
-        cold=cold,
-        warm=warm,
-        peak_rss_mb=peak_rss_mb(),
-        settings=recorded,
-        samples_ms=[round(s, 4) for s in samples],
-        runtime=getattr(runner, "runtime_info", None),
-        notes=list(getattr(runner, "notes", [])),
-    )
+    return LatencyReport(engine=runner.engine, cold=cold, warm=warm, peak_rss_mb=peak_rss_mb(), settings=recorded,
+                         samples_ms=[round(x, 4) for x in samples], runtime=getattr(runner, "runtime_info", None),
+                         notes=list(getattr(runner, "notes", [])))
 
 
-def measure(open_runner: Callable[[], object], batch: np.ndarray, settings: BenchSettings) -> LatencyReport:
-    """open_runner() loads the artifact (timed as cold load); then first inference, warmup, timed runs."""
-    return measure_interleaved([open_runner], batch, settings)[0]
+def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed: float, open_pauses: list[dict],
+              settings: BenchSettings) -> dict:
+    pauses = [x["ms"] for x in p.pauses + open_pauses]
+    idle = [x["idle"] for x in p.pauses + open_pauses]
+    return {
+        "name": PROTOCOL,
+        "implementation": "edgevt.bench.measure (the one timing loop of export, bench and matrix)",
+        "engines": [r.engine for r in p.runners],
+        "blocks": {"target_s": BLOCK_S, "runs": sizes, "order": "alternating (A B B A …)",
+                   "rounds": rounds, "untimed_runs_after_a_switch": 1},
+        "pause": {"rule": f"until the other threads use < {IDLE_BUSY:.0%} of a core over {IDLE_WINDOW_S * 1e3:.0f} ms "
+                          f"(at least {PAUSE_MIN_S * 1e3:.0f} ms, at most {PAUSE_MAX_S * 1e3:.0f} ms)",
+                  "count": len(pauses), "median_ms": float(np.median(pauses)) if pauses else 0.0,
+                  "max_ms": max(pauses, default=0.0), "not_idle": sum(x is False for x in idle),
+                  "fixed": any(x is None for x in idle)},
+        "sampling": {"stopped_by": stopped, "seconds": elapsed, "target_ci95_rel": settings.target_ci,
+                     "min_time_s": settings.min_time_s, "max_time_s": settings.max_time_s, "min_runs": settings.runs,
+                     "reached_ci95_rel": [ci_rel(s) for s in p.samples]},
+    }
 
 
-def measure_interleaved(openers: list[Callable[[], object]], batch: np.ndarray, settings: BenchSettings) -> list[LatencyReport]:
-    """Time several runners in alternation (a, b, a, b, ...) so that a noisy, shared machine slows them alike:
-    their ratio is then measured under the same conditions. Cold numbers are taken one runner at a time."""
-    runners, colds = zip(*(_cold(op, batch) for op in openers))
-    for runner in runners:
-        for _ in range(settings.warmup):
-            runner.run(batch)
-    samples: list[list[float]] = [[] for _ in runners]
-    start = time.perf_counter()
-    while len(samples[0]) < settings.runs or (time.perf_counter() - start) < settings.min_time_s:
-        for runner, bucket in zip(runners, samples):
-            bucket.append(_timed(runner, batch))
-    return [_report(r, c, s, settings) for r, c, s in zip(runners, colds, samples)]
+def threading_settings(threads: int, engines: list[str]) -> dict:
+    """How each timed runtime's threads were set: edgevt sets the thread counts and leaves every wait policy at the
+    library's default (ORT's spinning on, torch's OpenMP workers spinning then sleeping), as users run them."""
+    omp = os.environ.get("OMP_WAIT_POLICY")
+    out: dict = {"threads": threads, "OMP_WAIT_POLICY": omp or "unset (library default)"}
+    for engine in dict.fromkeys(engines):
+        if engine.startswith("onnxruntime"):
+            out[engine] = {"intra_op_num_threads": threads, "inter_op_num_threads": 1,
+                           "session.intra_op.allow_spinning": "library default (on)"}
+        elif engine == "torch-eager":
+            import torch
+
+            backend = next((line.split(":", 1)[1].strip() for line in torch.__config__.parallel_info().splitlines()
+                            if line.startswith("ATen parallel backend")), None)
+            out[engine] = {"num_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+                           "parallel_backend": backend, "OMP_WAIT_POLICY": omp or "unset (library default)"}
+        elif "litert" in engine or "tflite" in engine:
+            out[engine] = {"num_threads": threads, "delegate": "XNNPACK (library default)"}
+        else:
+            out[engine] = {"threads": threads}
+    return out

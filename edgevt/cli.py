@@ -127,8 +127,8 @@ def _profile_and_target(profile, target, precision):
 @json_option
 @click.pass_context
 @pass_log
-def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads,
-           input_size, as_json, log):
+def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s,
+           max_time_s, threads, input_size, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
@@ -150,8 +150,10 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     precision = precision or get_target(target).default_precision
     out_dir = out_dir or Path("runs") / model.replace("/", "--") / f"{target}-{precision.value}"
     # export times a short run by default; `edgevt bench` is the command for long ones.
-    export_defaults = {"runs": 20, "warmup": 3}
-    settings = bench_settings(prof, export_defaults, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads) if bench else None
+    from edgevt.bench import QUICK_DEFAULTS
+
+    settings = bench_settings(prof, QUICK_DEFAULTS, runs=runs, warmup=warmup, min_time_s=min_time_s, max_time_s=max_time_s,
+                              threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
     outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size)
@@ -201,9 +203,13 @@ def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances
 @json_option
 @click.pass_context
 @pass_log
-def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weights, seed, compute_units, device, benchmark_model,
+def bench(ctx, artifact, runs, warmup, min_time_s, max_time_s, threads, profile, model, weights, seed, compute_units, device, benchmark_model,
           as_json, log):
     """Latency of ARTIFACT: cold (load, first inference) and warm (p50/p90/p99, std, 95% CI of the median).
+
+    Timed like `export` and `matrix` time: each runtime at its library defaults, in alternating blocks with idle
+    threads between runtimes, until each median is known to ±2% (--min-time/--max-time). --model adds torch eager
+    (the speed-up); the host's compute bound (MACs from --model or the export's report) gives the efficiency.
 
     With --device android[:SERIAL], a .tflite is pushed with adb and timed on the phone by LiteRT's
     benchmark_model, android_aarch64_benchmark_model (init, first inference, median/p5/p95, mean/std,
@@ -214,7 +220,9 @@ def bench(ctx, artifact, runs, warmup, min_time_s, threads, profile, model, weig
     from edgevt.profiles import bench_settings, load_profile
 
     prof = load_profile(profile) if profile else None
-    settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads)
+    if device and device.startswith("android") and min_time_s is None:
+        min_time_s = 0.0  # benchmark_model runs exactly --runs unless a --min-time is asked for
+    settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, max_time_s=max_time_s, threads=threads)
     outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log, {"compute_units": compute_units},
                                       device=device, benchmark_model=benchmark_model)
     _finish(ctx, outcome)
@@ -286,7 +294,7 @@ Exit codes:
 @click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
 @json_option
 @click.pass_context
-def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, threads,
+def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, max_time_s, threads,
            out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
@@ -303,7 +311,8 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     from edgevt import matrix as mx
 
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
-                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude)
+                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "max_time_s": max_time_s, "threads": threads},
+                        cell_timeout, exclude)
     echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)
@@ -335,10 +344,13 @@ Exit codes:
               help="Significance level of the one-sided Mann–Whitney U test on the raw timing samples.")
 @click.option("--allow-missing", is_flag=True,
               help="A baseline cell absent (or no longer checked) in the candidate does not fail the gate.")
+@click.option("--normalize", type=click.Choice(["speedup", "efficiency"]),
+              help="Gate latency on a figure that carries across machines: each side's samples divided by torch eager's median "
+                   "in the same run (speedup) or by the host's compute bound (efficiency).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the Markdown summary to FILE.")
 @json_option
 @click.pass_context
-def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_file, as_json):
+def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, normalize, out_file, as_json):
     """Compare two runs cell by cell (a CI gate): exit 1 on a regression (latency or parity), 2 on bad input.
 
     BASELINE and CANDIDATE are report.json files (or run directories holding one) from `edgevt matrix`,
@@ -351,8 +363,9 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_f
     engine, or latency measured on one side only is "not comparable", never a regression.
     Parity regresses when a cell that passed fails, errors, crashes or times out; drift that
     still passes (cosine, top-1) is reported but does not gate. A baseline cell missing from the
-    candidate regresses unless --allow-missing. Latency is only comparable on one machine: a
-    warning says when the environments differ.
+    candidate regresses unless --allow-missing. Milliseconds are only comparable on one machine: a
+    warning says when the environments differ. With --normalize speedup|efficiency the same test runs
+    on samples divided by each side's torch eager median or compute bound, which carry across machines.
 
     Prints a Markdown summary for a pull-request comment (or the comparison as JSON with --json).
     """
@@ -361,7 +374,7 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_f
     from edgevt.errors import EXIT_OK, EXIT_PARITY
     from edgevt.fsio import atomic_write_text
 
-    comparison = compare_paths(baseline, candidate, Rule(threshold, alpha, allow_missing))
+    comparison = compare_paths(baseline, candidate, Rule(threshold, alpha, allow_missing, normalize=normalize))
     text = markdown(comparison)
     if out_file:
         atomic_write_text(out_file, text)

@@ -44,8 +44,13 @@ class Rule:
     alpha: float = 0.01  # significance level of the one-sided Mann–Whitney U test
     allow_missing: bool = False  # a baseline cell absent (or no longer checked) in the candidate does not gate
     min_samples: int = MIN_SAMPLES
+    normalize: str | None = None  # "speedup" or "efficiency": gate on a figure that travels between machines
 
     def __post_init__(self):
+        from edgevt.normalize import KINDS
+
+        if self.normalize is not None and self.normalize not in KINDS:
+            raise UsageError(f"cannot normalize by {self.normalize!r}", f"use one of {', '.join(KINDS)}")
         if not self.threshold >= 0:
             raise UsageError(f"threshold {self.threshold} is negative", "pass a relative change such as 0.10 for 10%")
         if not 0 < self.alpha < 1:
@@ -75,6 +80,9 @@ class LatencyComparison:
     p_faster: float | None = None  # the other tail
     p_value: float | None = None  # the tail of the observed direction, the one a reader wants to see
     reason: str | None = None  # why it is not comparable
+    normalized: str | None = None  # --normalize: ratio and tests are on samples / torch eager's median or / the compute bound
+    baseline_figure: float | None = None  # the speed-up or efficiency of each side
+    candidate_figure: float | None = None
 
 
 @dataclass
@@ -241,9 +249,12 @@ def _latency_stats(base: np.ndarray, cand: np.ndarray, rule: Rule) -> LatencyCom
 
 
 def compare_latency(base: dict | None, cand: dict | None, rule: Rule) -> LatencyComparison:
-    """Only raw samples of one engine on both sides are compared; anything less is 'not comparable', never a regression."""
+    """Only raw samples of one engine on both sides are compared (divided by each side's unit with --normalize);
+    anything less is 'not comparable', never a regression."""
+    from edgevt.normalize import figure, normalized
+
     measured = [bool(lat) and lat.get("status") == "measured" for lat in (base, cand)]
-    bs, cs = (_samples(lat) if ok else np.empty(0) for lat, ok in zip((base, cand), measured))
+    raw, reason = (_p50(base), _p50(cand)), None
     if not any(measured):
         reason = "latency not measured"
     elif not all(measured):
@@ -251,13 +262,23 @@ def compare_latency(base: dict | None, cand: dict | None, rule: Rule) -> Latency
         reason = f"latency not measured on one side ({side}: {(lat or {}).get('reason') or 'no latency'})"
     elif base.get("engine") != cand.get("engine"):
         reason = f"timed by different engines ({base.get('engine')} vs {cand.get('engine')})"
-    elif min(len(bs), len(cs)) < rule.min_samples:
-        reason = f"too few timing samples ({len(bs)} and {len(cs)}; need {rule.min_samples} on each side)"
-    elif np.median(bs) <= 0:
-        reason = "the baseline median is not positive"
-    else:
-        return _latency_stats(bs, cs, rule)
-    return LatencyComparison(Verdict.NOT_COMPARABLE, _p50(base), _p50(cand), reason=reason)
+    elif rule.normalize:
+        (base, why_b), (cand, why_c) = normalized(base, rule.normalize), normalized(cand, rule.normalize)
+        if base is None or cand is None:
+            reason = f"cannot normalize by {rule.normalize} ({'baseline' if base is None else 'candidate'}: {why_b or why_c})"
+    if reason is None:
+        bs, cs = _samples(base), _samples(cand)
+        if min(len(bs), len(cs)) < rule.min_samples:
+            reason = f"too few timing samples ({len(bs)} and {len(cs)}; need {rule.min_samples} on each side)"
+        elif np.median(bs) <= 0:
+            reason = "the baseline median is not positive"
+        else:
+            out = _latency_stats(bs, cs, rule)
+            if rule.normalize:  # the statistics are on normalized samples; the ms columns stay raw, for information
+                out.normalized, out.baseline_figure, out.candidate_figure = rule.normalize, figure(out.baseline_p50_ms), figure(out.candidate_p50_ms)
+                (out.baseline_p50_ms, out.candidate_p50_ms), out.shift_ms = raw, None
+            return out
+    return LatencyComparison(Verdict.NOT_COMPARABLE, *raw, reason=reason)
 
 
 def _delta(after: float | None, before: float | None) -> float | None:
@@ -301,15 +322,19 @@ def compare_cell(cell_id: str, base: dict, cand: dict, rule: Rule) -> CellCompar
     return CellComparison(cell_id, verdict, verdict is Verdict.REGRESSION, latency, parity, notes)
 
 
-def _environment_warnings(base: RunReport, cand: RunReport) -> list[str]:
+def _environment_warnings(base: RunReport, cand: RunReport, normalize: str | None = None) -> list[str]:
     a, b = base.environment, cand.environment
     if not a or not b:
         return ["one report has no environment section: cannot tell whether both were measured on one machine"]
     warnings = []
     machine = [f"{k} {a.get(k)!r} → {b.get(k)!r}" for k in MACHINE_KEYS if a.get(k) != b.get(k)]
-    if machine:
+    if machine and normalize:
+        warnings.append("the reports were measured on different machines or settings (" + "; ".join(machine) + "): latency is "
+                        f"gated on the {normalize} (--normalize), which carries across machines better than milliseconds do")
+    elif machine:
         warnings.append("the reports were measured on different machines or settings (" + "; ".join(machine) + "): latency across "
-                        "machines is not comparable, so latency verdicts may reflect the machine; compare runs measured on one machine")
+                        "machines is not comparable, so latency verdicts may reflect the machine; compare runs measured on one "
+                        "machine, or gate on a machine-independent figure with --normalize speedup|efficiency")
     pa, pb = {"edgevt": a.get("edgevt"), **(a.get("packages") or {})}, {"edgevt": b.get("edgevt"), **(b.get("packages") or {})}
     versions = [f"{k} {pa[k]} → {pb[k]}" for k in sorted(set(pa) & set(pb)) if pa[k] != pb[k]]  # listed on both sides only
     if versions:
@@ -325,7 +350,7 @@ def compare(base: RunReport, cand: RunReport, rule: Rule | None = None) -> Compa
               for i, c in base.cells.items() if i not in cand.cells]
     cells += [CellComparison(i, Verdict.NEW, False, notes=[f"in the candidate only (status {c.get('status')})"])
               for i, c in cand.cells.items() if i not in base.cells]
-    return Comparison(base, cand, rule, cells, _environment_warnings(base, cand))
+    return Comparison(base, cand, rule, cells, _environment_warnings(base, cand, rule.normalize))
 
 
 def compare_paths(baseline: Path | str, candidate: Path | str, rule: Rule | None = None) -> Comparison:
@@ -352,13 +377,28 @@ _MARK = {Verdict.REGRESSION: "❌ regression", Verdict.IMPROVEMENT: "✅ improve
          Verdict.NOT_COMPARABLE: "not comparable", Verdict.MISSING: "missing", Verdict.NEW: "new"}
 
 
-def _row(c: CellComparison) -> str:
+def _row(c: CellComparison, normalize: str | None = None) -> str:
+    from edgevt.normalize import label
+
     lat, par = c.latency, c.parity
     parity = f"{par.before or '—'} → {par.after or '—'}" if par else "—"
-    cells = [f"`{c.id}`", _fmt(lat and lat.baseline_p50_ms, ".2f", " ms"), _fmt(lat and lat.candidate_p50_ms, ".2f", " ms"),
+    figures = [label(normalize, lat and f) for f in (lat and lat.baseline_figure, lat and lat.candidate_figure)] if normalize else []
+    cells = [f"`{c.id}`", _fmt(lat and lat.baseline_p50_ms, ".2f", " ms"), _fmt(lat and lat.candidate_p50_ms, ".2f", " ms"), *figures,
              _change(lat), _fmt(lat and lat.p_value, "p"), lat.verdict.value if lat else "—", parity,
              _fmt(par and par.cosine_delta, "+.1e"), _MARK[c.verdict]]
     return "| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |"
+
+
+def _normalize_lines(normalize: str | None) -> list[str]:
+    if not normalize:
+        return []
+    unit = "torch eager's median in the same run" if normalize == "speedup" else "the host's compute bound (2·MACs at its fp32 GEMM peak)"
+    return [f"`--normalize {normalize}`: each side's samples are divided by {unit} before the ratio and the test, so runs from "
+            f"different machines compare; the p50 columns are raw milliseconds, for information.", ""]
+
+
+def _figure_heads(normalize: str | None) -> str:
+    return f"baseline {normalize} | candidate {normalize} | " if normalize else ""
 
 
 def _verdict_line(comp: Comparison) -> str:
@@ -377,10 +417,11 @@ def markdown(comp: Comparison) -> str:
     lines = [_verdict_line(comp), "", f"**edgevt compare** `{comp.baseline.path}` → `{comp.candidate.path}`", "",
              f"Latency regresses when the candidate's median is more than {r.threshold:.0%} above the baseline's and a one-sided "
              f"Mann–Whitney U test on the raw samples gives p < {r.alpha:g}; parity regresses when a passing cell no longer passes.", "",
-             "| cell | baseline p50 | candidate p50 | change [95% CI] | p | latency | parity | worst cosine Δ | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             *_normalize_lines(r.normalize),
+             f"| cell | baseline p50 | candidate p50 | {_figure_heads(r.normalize)}change [95% CI] | p | latency | parity | worst cosine Δ | verdict |",
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * 2 * bool(r.normalize)]
     matched = [c for c in comp.cells if c.verdict not in (Verdict.MISSING, Verdict.NEW)]
-    lines += [_row(c) for c in matched]
+    lines += [_row(c, r.normalize) for c in matched]
     if comp.warnings:
         lines += ["", "### Warnings", "", *[f"- ⚠️ {w}" for w in comp.warnings]]
     notes = [f"- `{c.id}`: {n}" for c in matched for n in c.notes]

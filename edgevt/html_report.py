@@ -20,7 +20,7 @@ PALETTE = ("#d6457a", "#7b5cd6", "#8c6d3f", "#5aa02c", "#3aa0c8")  # for targets
 ROW, GROUP = 24, 30  # SVG user units, on svgplot's canvas W wide
 ERROR_FLOOR, ERROR_CEIL = 1e-9, 2.0  # 1 - cosine of an exact match would sit at -inf on a log axis
 COLUMNS = ("model", "target", "precision", "status", "cached", "size MB", "worst cosine", "top-1", "p50 ms", "p90 ms",
-           "vs torch eager", "engine")
+           "vs torch eager", "efficiency", "engine")
 
 
 def _d(value) -> dict:
@@ -64,6 +64,7 @@ def _facts(cell: dict) -> dict:
         "err": None if cos is None else min(max(1 - cos, ERROR_FLOOR), ERROR_CEIL) if math.isfinite(cos) else ERROR_CEIL,
         "p50": p50 if p50 is not None and p50 > 0 else None, "p50_raw": warm.get("p50_ms"), "p90": _num(warm.get("p90_ms"), finite=True),
         "base": _num(base.get("p50_ms"), finite=True) if measured else None, "speedup": lat.get("speedup_vs_torch_eager"),
+        "eff": _num(lat.get("efficiency"), finite=True) if measured else None,
         "engine": lat.get("engine") or parity.get("engine"), "lat": lat or None, "error": _d(cell.get("error")),
         "min_cos": _num(_d(parity.get("thresholds")).get("min_cosine"), finite=True), "failures": parity.get("failures") or [],
         "lat_note": (f"latency not plottable: p50 = {_fmt(warm.get('p50_ms'))} ms" if measured else
@@ -231,12 +232,12 @@ def _table_html(facts: list[dict]) -> str:
         cos = f'<span class="bad">{_fmt(f["cos"], ".7f")}</span>' if f["status"] == "fail" else _fmt(f["cos"], ".7f")
         tds = [f'<td class="m">{esc(f["model"])}</td><td>{esc(f["target"])}</td><td>{esc(f["precision"])}</td><td>{badge}</td>',
                f"<td>{'yes' if f['cached'] else ''}</td>", *(f'<td class="n">{v}</td>' for v in (
-                   _fmt(f["mb"]), cos, _fmt(f["top1"], ".1%"), p50, p90, _fmt(f["speedup"], ".2f", "×"))),
+                   _fmt(f["mb"]), cos, _fmt(f["top1"], ".1%"), p50, p90, _fmt(f["speedup"], ".2f", "×"), _fmt(f["eff"], ".1%"))),
                f"<td>{esc(f['engine'] or '')}</td>"]
         rows.append(f'<tr data-cell="{esc(f["id"])}">{"".join(tds)}</tr>')
         detail = _detail(f)
         rows += [f'<tr class="detail"><td></td><td colspan="{len(COLUMNS) - 1}">{detail}</td></tr>'] if detail else []
-    head = "".join(f'<th{" class=n" * (4 < i < 11)}>{c}</th>' for i, c in enumerate(COLUMNS))
+    head = "".join(f'<th{" class=n" * (4 < i < 12)}>{c}</th>' for i, c in enumerate(COLUMNS))
     body = "".join(rows) or f'<tr><td colspan="{len(COLUMNS)}" class="muted">no cells</td></tr>'
     return f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -254,6 +255,7 @@ def _ship_html(facts: list[dict], models: list[str]) -> str:
             speed = _num(b["speedup"], finite=True)
             text = (f"<b>{esc(b['target'])} {esc(b['precision'])}</b>: p50 {_fmt(b['p50'], suffix=' ms')}"
                     + (f" ({speed:.2f}× torch eager)" if speed is not None else "")
+                    + (f", efficiency {b['eff']:.1%}" if b["eff"] is not None else "")
                     + f", {_fmt(b['mb'], suffix=' MB')}, worst cosine {_fmt(b['cos'], '.7f')}")
         else:
             text = ("no passing cell has a measured latency" if choice.passed else "not run yet (cells pending)" if choice.pending
@@ -264,6 +266,14 @@ def _ship_html(facts: list[dict], models: list[str]) -> str:
         text += "".join(f'<span class="muted"> · {esc(", ".join(ids))} not compared ({esc(note)})</span>' for note, ids in hidden.items())
         items.append(f'<li><span class="m">{esc(model)}</span> → {text}</li>')
     return f'<ul class="ship">{"".join(items)}</ul>' if items else '<p class="muted">no cells</p>'
+
+
+def _timing_text(report: dict) -> str:
+    """The protocol, threading and compute bound, as report.md words them (one source: matrix.reports.timing_lines)."""
+    from edgevt.matrix.reports import timing_lines
+
+    lines = timing_lines([c for c in report.get("cells") or [] if isinstance(c, dict)])
+    return lines[0].removeprefix("Latency: ").replace("`", "") if lines else "no cell has a measured latency"
 
 
 def _header_html(report: dict, facts: list[dict]) -> str:
@@ -277,7 +287,9 @@ def _header_html(report: dict, facts: list[dict]) -> str:
     pkgs = "".join(f", {k} {v}" for k, v in _d(env.get("packages")).items())
     meta = [*((k, ", ".join(v) or "—") for k, v in lists.items()), ("weights", f"{g(m, 'weights')}, seed {g(m, 'seed')}"),
             ("profile", m.get("profile") or "none (built-in defaults)"),
-            ("bench", f"{g(bench, 'runs')} runs after {g(bench, 'warmup')} warm-up, {g(bench, 'threads')} threads"),
+            ("bench", f"{g(bench, 'warmup')} warm-up, then at least {g(bench, 'runs')} runs, {g(bench, 'min_time_s')}–"
+                      f"{g(bench, 'max_time_s')} s per cell until the median is known to ±2%, {g(bench, 'threads')} threads"),
+            ("timing", _timing_text(report)),
             ("created", g(report, "created")), ("command", " ".join(["edgevt", *[str(a) for a in report.get("argv") or []]])),
             ("machine", f"{g(env, 'host_cpu')} ({g(env, 'logical_cpus')} logical CPUs, {g(env, 'machine')}), {g(env, 'os')}"),
             ("software", f"edgevt {g(env, 'edgevt')}, Python {g(env, 'python')}{pkgs}")]

@@ -92,9 +92,12 @@ target_option_option = click.option(
 )
 
 bench_options = _stack(
-    click.option("--runs", type=click.IntRange(min=1), help="Timed runs after warmup (default 100; export: 20)."),
-    click.option("--warmup", type=click.IntRange(min=0), help="Untimed runs before timing (default 10; export: 3)."),
-    click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), help="Keep timing until this many seconds have passed."),
+    click.option("--runs", type=click.IntRange(min=1), help="At least this many timed runs per runtime (default 10)."),
+    click.option("--warmup", type=click.IntRange(min=0), help="Untimed runs per runtime before timing (default 5; export, matrix: 3)."),
+    click.option("--min-time", "min_time_s", type=click.FloatRange(min=0),
+                 help="Sample at least this many seconds (default 2; export, matrix: 1)."),
+    click.option("--max-time", "max_time_s", type=click.FloatRange(min=0),
+                 help="Stop sampling after this many seconds even if the median is not yet known to ±2% (default 30; export, matrix: 10)."),
     click.option("--threads", type=click.IntRange(min=1), help="Runtime threads (default: all logical CPUs)."),
 )
 

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from edgevt import report as reports
-from edgevt.bench import BenchSettings, measure_interleaved
+from edgevt.bench import BenchSettings
 from edgevt.envinfo import environment
 from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeCannotLoad, RuntimeUnavailable, UsageError
 from edgevt.fsio import place, sha256_file, size_bytes, staging_dir
@@ -108,8 +108,12 @@ def _worst_sample(reference: dict, candidate: dict) -> int:
 
 
 def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings, log: Log, baseline_module=None,
-              runner_options: dict | None = None) -> dict:
-    """Latency of the artifact; with a module, torch eager is timed in alternation with it (same run, same load)."""
+              runner_options: dict | None = None, macs: float | None = None) -> dict:
+    """Latency of the artifact by edgevt.bench's protocol; with a module, torch eager too (the speed-up's denominator),
+    and the host's compute bound with each runtime's efficiency."""
+    from edgevt import compute_bound
+    from edgevt.bench import PROTOCOL, measure, threading_settings
+
     reason = target.latency_unavailable()
     if reason:
         log(f"latency skipped: {reason}")
@@ -118,16 +122,26 @@ def benchmark(target, artifact: Path, batch: np.ndarray, settings: BenchSettings
     settings = replace(settings, threads=threads)  # every report records the count actually used
     openers = [lambda: target.open_runner(artifact, threads, **(runner_options or {}))]
     if baseline_module is not None:
+        from edgevt.commands import count_macs
         from edgevt.exporters.torch_eager import TorchEagerRunner
 
         openers.append(lambda: TorchEagerRunner(baseline_module, threads))
-    names = " and torch eager, interleaved" if baseline_module is not None else ""
-    log(f"timing {artifact.name}{names}: {settings.warmup} warmup + {settings.runs} runs, {threads} threads")
-    reports_ = [r.to_dict() for r in measure_interleaved(openers, batch, settings)]
-    lat = {**reports_[0], "status": "measured"}
+        macs = macs or count_macs(baseline_module, tuple(batch.shape))
+    bound = compute_bound.bound(macs, threads, log)
+    log(f"timing {artifact.name}{' and torch eager' if baseline_module is not None else ''} ({PROTOCOL}: blocks, idle "
+        f"threads between them), {threads} threads, until the median is known to ±{settings.target_ci:.0%} "
+        f"({settings.min_time_s:g}–{settings.max_time_s:g} s)")
+    timing = measure(openers, batch, settings)
+    reports_ = [r.to_dict() for r in timing.reports]
+    lat = {**reports_[0], "status": "measured", "protocol": timing.protocol,
+           "threading": threading_settings(threads, [r.engine for r in timing.reports]), "compute_bound": bound,
+           "efficiency": compute_bound.efficiency(bound, reports_[0]["warm"]["p50_ms"])}
     if len(reports_) > 1:
-        lat["baseline"] = reports_[1]
+        lat["baseline"] = {**reports_[1], "efficiency": compute_bound.efficiency(bound, reports_[1]["warm"]["p50_ms"])}
         lat["speedup_vs_torch_eager"] = reports_[1]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+    sampling = timing.protocol["sampling"]
+    log(f"sampled {sampling['seconds']:.1f} s, stopped by {sampling['stopped_by']}: median ±"
+        + ", ".join(f"{x:.1%}" for x in sampling["reached_ci95_rel"]))
     return lat
 
 
@@ -338,7 +352,8 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
         model, weights, seed, _ = recorded_reference(_existing_for(artifact) or {}, model, weights, seed, None)
         ref = make_reference(model, weights, seed, log, kind, tuple(shape[2:4]))
         baseline = for_artifact(ref.loaded, kind).module
-    latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options)
+    known = (((_existing_for(artifact) or {}).get("latency") or {}).get("compute_bound") or {}).get("macs")  # from its export
+    latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options, macs=None if model else known)
     threads = latency["settings"]["threads"]
     rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=artifact_info(artifact),
                                  latency=latency, environment=environment(threads))

@@ -14,7 +14,7 @@ from edgevt.parity import Precision, Thresholds
 
 TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix"}
 MATRIX_KEYS = ("models", "targets", "precisions", "options")
-BENCH_KEYS = {"runs": int, "warmup": int, "threads": int, "min_time_s": (int, float)}
+BENCH_KEYS = {"runs": int, "warmup": int, "threads": int, "min_time_s": (int, float), "max_time_s": (int, float)}
 
 
 @dataclass
@@ -148,4 +148,6 @@ def bench_settings(profile: Profile | None, defaults: dict | None = None, **cli:
     """CLI values win over the profile, the profile over the command's defaults."""
     merged = {**(defaults or {}), **(profile.bench if profile else {})}
     merged.update({k: v for k, v in cli.items() if v is not None})
+    if cli.get("max_time_s") is None and merged.get("min_time_s", 0) > merged.get("max_time_s", BenchSettings.max_time_s):
+        merged["max_time_s"] = merged["min_time_s"]  # --min-time alone above the default cap raises the cap with it
     return BenchSettings(**merged)

@@ -151,27 +151,7 @@ def markdown(report: dict) -> str:
     if latency.get("status") == "skipped" or not latency:
         lines.append(f"**skipped**: {latency.get('reason', 'not measured')}")
     else:
-        lines += ["| engine | load ms | first ms | p50 ms | p90 ms | p99 ms | std ms | median 95% CI | runs |", "|---|---|---|---|---|---|---|---|---|"]
-        for entry in [latency, latency.get("baseline")]:
-            if not entry:
-                continue
-            cold, warm = entry["cold"], entry["warm"]
-            ci = warm.get("median_ci95_ms", [None, None])
-            lines.append(
-                f"| {entry['engine']} | {_fmt(cold['load_ms'], '.1f')} | {_fmt(cold['first_inference_ms'], '.2f')} "
-                f"| {_fmt(warm['p50_ms'], '.3f')} | {_fmt(warm['p90_ms'], '.3f')} | {_fmt(warm['p99_ms'], '.3f')} "
-                f"| {_fmt(warm['std_ms'], '.3f')} | {_fmt(ci[0], '.3f')}–{_fmt(ci[1], '.3f')} | {warm['runs']} |"
-            )
-        if latency.get("device"):
-            lines += ["", _device_paragraph(latency)]
-        if latency.get("runtime"):
-            lines += ["", _runtime_paragraph(latency)]
-        if latency.get("speedup_vs_torch_eager"):
-            lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
-        settings = latency.get("settings", {})
-        threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
-        lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {threads}")
-        lines += [f"- {note}" for note in latency.get("notes") or []]
+        lines += latency_markdown(latency)
     if export and export.get("ane_preflight"):
         from edgevt.mil.preflight import markdown as preflight_markdown
 
@@ -180,6 +160,62 @@ def markdown(report: dict) -> str:
     lines += ["", "## Environment", "", f"{env.get('host_cpu')} ({env.get('logical_cpus')} logical CPUs), {env.get('os')}, Python {env.get('python')}", ""]
     lines.append(", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()))
     return "\n".join(lines) + "\n"
+
+
+def latency_markdown(latency: dict) -> list[str]:
+    """The measured latency section: a row per runtime, then how it was timed (protocol, threads, what sampling reached)
+    and the host's compute bound."""
+    lines = ["| engine | load ms | first ms | p50 ms | p90 ms | p99 ms | std ms | median 95% CI | runs | efficiency |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for entry in [latency, latency.get("baseline")]:
+        if not entry:
+            continue
+        cold, warm = entry["cold"], entry["warm"]
+        ci = warm.get("median_ci95_ms", [None, None])
+        lines.append(
+            f"| {entry['engine']} | {_fmt(cold['load_ms'], '.1f')} | {_fmt(cold['first_inference_ms'], '.2f')} "
+            f"| {_fmt(warm['p50_ms'], '.3f')} | {_fmt(warm['p90_ms'], '.3f')} | {_fmt(warm['p99_ms'], '.3f')} "
+            f"| {_fmt(warm['std_ms'], '.3f')} | {_fmt(ci[0], '.3f')}–{_fmt(ci[1], '.3f')} | {warm['runs']} | {_fmt(entry.get('efficiency'), '.1%')} |"
+        )
+    if latency.get("device"):
+        lines += ["", _device_paragraph(latency)]
+    if latency.get("runtime"):
+        lines += ["", _runtime_paragraph(latency)]
+    if latency.get("speedup_vs_torch_eager"):
+        lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
+    lines += [""] + [f"- {line}" for line in how_timed(latency)]
+    settings = latency.get("settings", {})
+    threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
+    lines.append(f"- peak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {threads}")
+    lines += [f"- {note}" for note in latency.get("notes") or []]
+    return lines
+
+
+def how_timed(latency: dict) -> list[str]:
+    """One line each: the protocol, the threading settings, what the adaptive sampling reached, the compute bound."""
+    out = []
+    proto, threading, bound = latency.get("protocol") or {}, latency.get("threading") or {}, latency.get("compute_bound") or {}
+    if proto:
+        blocks, pause, sampling = proto.get("blocks") or {}, proto.get("pause") or {}, proto.get("sampling") or {}
+        out.append(f"protocol `{proto.get('name')}` ({proto.get('implementation')}): blocks of about {blocks.get('target_s')} s "
+                   f"({', '.join(map(str, blocks.get('runs') or []))} runs), {blocks.get('order')}, {blocks.get('rounds')} rounds; "
+                   f"before each switch a pause {pause.get('rule')}: median {_fmt(pause.get('median_ms'), '.0f')} ms, "
+                   f"max {_fmt(pause.get('max_ms'), '.0f')} ms, {pause.get('not_idle')} of {pause.get('count')} hit the cap")
+        reached = ", ".join(f"±{_fmt(x, '.1%')}" for x in sampling.get("reached_ci95_rel") or [])
+        out.append(f"sampling: {_fmt(sampling.get('seconds'), '.1f')} s, stopped by {sampling.get('stopped_by')} "
+                   f"(target ±{_fmt(sampling.get('target_ci95_rel'), '.0%')} on the median's 95% CI, min {sampling.get('min_time_s')} s, "
+                   f"max {sampling.get('max_time_s')} s); reached {reached}")
+    if threading:
+        parts = [f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) if isinstance(v, dict) else f"{k} {v}" for k, v in threading.items()]
+        out.append("threading (library defaults, thread counts set): " + "; ".join(parts))
+    if bound.get("status") == "measured":
+        rates = ", ".join(f"{k} {_fmt(v, '.0f')}" for k, v in bound["gemm_gflops"].items() if isinstance(v, (int, float)))
+        out.append(f"compute bound {_fmt(bound['bound_ms'], '.2f')} ms: {_fmt(bound['gflop'], '.2f')} GFLOP (2 × MACs) at "
+                   f"{_fmt(bound['peak_gflops'], '.0f')} GFLOP/s, the fp32 GEMM peak of this host at {bound['threads']} threads "
+                   f"({bound['probe']['n']}² MatMul, GFLOP/s: {rates}); efficiency = bound / p50 ({bound.get('note')})")
+    elif bound:
+        out.append(f"compute bound skipped: {bound.get('reason')}")
+    return out
 
 
 def _device_paragraph(latency: dict) -> str:

@@ -8,6 +8,8 @@ import warnings
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No GEMM probe per test (seconds each, and never into the user's cache): pinned rates; tests of the probe unset it.
+os.environ.setdefault("EDGEVT_GEMM_GFLOPS", "onnxruntime=100,torch=50")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from edgevt.models import registry  # noqa: E402

@@ -16,7 +16,8 @@ Used by the report-writer and compare tests so they do not need a real (slow) ma
             export: {...} | None,
             parity: ParityReport.to_dict() | None,
             latency: {status: measured, engine, cold, warm: {p50_ms, p90_ms, ...}, samples_ms, settings,
-                      baseline: {same for torch eager}, speedup_vs_torch_eager}
+                      baseline: {same for torch eager, efficiency}, speedup_vs_torch_eager,
+                      compute_bound: {status, macs, bound_ms, gemm_gflops, ...}, efficiency}
                      | {status: skipped, reason} | None,
             error: {type, message, hint, exit_code, signal, log_tail} | None}
 """
@@ -39,17 +40,41 @@ def _warm(samples: list[float]) -> dict:
     }
 
 
-def latency(p50: float, engine: str = "onnxruntime-cpu", torch_p50: float | None = None, runs: int = 30, seed: int = 0) -> dict:
+def compute_bound(bound_ms: float, macs: float = 0.6e9) -> dict:
+    gflops = 2 * macs / (bound_ms / 1e3) / 1e9
+    return {"status": "measured", "macs": macs, "gflop": 2 * macs / 1e9, "gemm_gflops": {"onnxruntime": gflops, "torch": gflops / 2},
+            "peak_gflops": gflops, "peak_by": "onnxruntime", "bound_ms": bound_ms, "threads": 2,
+            "probe": {"n": 2048, "probed": "2026-11-21T10:00:00+00:00", "cache": None, "cached": True, "source": "probe"},
+            "note": "fp32 GEMM bound"}
+
+
+def _efficiencies(lat: dict) -> None:
+    bound = (lat.get("compute_bound") or {}).get("bound_ms")
+    for side in (lat, lat.get("baseline")):
+        if side and bound:
+            side["efficiency"] = bound / side["warm"]["p50_ms"]
+    if lat.get("baseline"):
+        lat["speedup_vs_torch_eager"] = lat["baseline"]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+
+
+def latency(p50: float, engine: str = "onnxruntime-cpu", torch_p50: float | None = None, runs: int = 30, seed: int = 0,
+            bound_ms: float | None = 4.0) -> dict:
     rng = np.random.default_rng(seed)
     samples = [round(float(p50 * (1 + 0.05 * rng.standard_normal())), 4) for _ in range(runs)]
     lat = {"status": "measured", "engine": engine, "cold": {"load_ms": 40.0, "first_inference_ms": 2 * p50},
            "warm": _warm(samples), "samples_ms": samples, "peak_rss_mb": 500.0,
-           "settings": {"runs": runs, "warmup": 3, "min_time_s": 0.0, "threads": 2}}
+           "settings": {"runs": runs, "warmup": 3, "min_time_s": 0.0, "max_time_s": 10.0, "threads": 2}}
+    lat["protocol"] = {"name": "alternating-blocks/1", "engines": [engine, "torch-eager"] if torch_p50 else [engine],
+                       "sampling": {"stopped_by": "ci", "seconds": 3.2, "target_ci95_rel": 0.02, "min_time_s": 1.0, "max_time_s": 10.0,
+                                    "reached_ci95_rel": [0.015, 0.018] if torch_p50 else [0.015]}}
+    lat["threading"] = {"threads": 2, "OMP_WAIT_POLICY": "unset (library default)"}
+    if bound_ms:
+        lat["compute_bound"] = compute_bound(bound_ms)
     if torch_p50:
         base = [round(float(torch_p50 * (1 + 0.05 * rng.standard_normal())), 4) for _ in range(runs)]
         lat["baseline"] = {"engine": "torch-eager", "cold": {"load_ms": 0.1, "first_inference_ms": torch_p50},
                            "warm": _warm(base), "samples_ms": base, "peak_rss_mb": 500.0, "settings": lat["settings"]}
-        lat["speedup_vs_torch_eager"] = lat["baseline"]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+    _efficiencies(lat)
     return lat
 
 
@@ -140,6 +165,23 @@ def scaled(report_: dict, factor: float) -> dict:
             continue
         lat["samples_ms"] = [round(s * factor, 4) for s in lat["samples_ms"]]
         lat["warm"] = {**_warm(lat["samples_ms"]), "warmup": lat["warm"]["warmup"]}
-        if lat.get("baseline"):
-            lat["speedup_vs_torch_eager"] = lat["baseline"]["warm"]["p50_ms"] / lat["warm"]["p50_ms"]
+        _efficiencies(lat)
+    return out
+
+
+def other_machine(report_: dict, speed: float, cpu: str = "Other CPU") -> dict:
+    """The same run on a machine `speed` times slower at everything: the artifact, torch eager and its GEMM peak."""
+    out = copy.deepcopy(report_)
+    out["environment"]["host_cpu"] = cpu
+    for c in out["cells"]:
+        lat = c.get("latency") or {}
+        if lat.get("status") != "measured":
+            continue
+        for side in (lat, lat.get("baseline")):
+            if side:
+                side["samples_ms"] = [round(s * speed, 4) for s in side["samples_ms"]]
+                side["warm"] = {**_warm(side["samples_ms"]), "warmup": side["warm"]["warmup"]}
+        if lat.get("compute_bound"):
+            lat["compute_bound"] = compute_bound(lat["compute_bound"]["bound_ms"] * speed, lat["compute_bound"]["macs"])
+        _efficiencies(lat)
     return out

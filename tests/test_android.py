@@ -128,7 +128,9 @@ def _run_command(fake) -> str:
 
 
 def _bench(fake, binary=None, **settings):
-    return android.run_on_device(fake["artifact"], "", str(binary or fake["binary"]), BenchSettings(**settings), lambda m: None)
+    # the CLI passes min_time_s=0 for a phone unless --min-time is given (exact run counts)
+    return android.run_on_device(fake["artifact"], "", str(binary or fake["binary"]), BenchSettings(**{"min_time_s": 0.0, **settings}),
+                                 lambda m: None)
 
 
 def test_adb_sequence_pushes_runs_pulls_and_cleans_up(fake_adb):

@@ -281,3 +281,65 @@ def test_engine_change_makes_latency_not_comparable(write):
     find(cand, "swin-tiny/onnx/fp32")["latency"] = latency(160.0, engine="onnxruntime-coreml")
     result = compare(write("a.json", base), write("b.json", cand), "--json")
     assert "swin-tiny/onnx/fp32" not in json.loads(result.stdout)["regressions"]
+
+
+# --- --normalize: gating across machines on a machine-independent figure ---------------------------------------------
+
+def test_a_slower_machine_regresses_in_milliseconds_but_not_normalized(write):
+    from matrix_fixtures import other_machine
+
+    base = sample_report()
+    a, b = write("a.json", base), write("b.json", other_machine(base, 2.0))
+    assert compare(a, b).exit_code == 1  # raw ms: everything looks 100% slower
+    for how in ("speedup", "efficiency"):
+        result = compare(a, b, "--normalize", how)
+        assert result.exit_code == 0, result.output
+        assert f"gated on the {how}" in result.output and f"`--normalize {how}`" in result.output
+
+
+@pytest.mark.parametrize("how", ["speedup", "efficiency"])
+def test_a_real_regression_on_another_machine_is_caught_normalized(write, how):
+    from matrix_fixtures import other_machine
+
+    base = sample_report()
+    cand = other_machine(base, 0.5)  # a machine twice as fast ...
+    slow = find(cand, "swin-tiny/onnx/fp32")["latency"]  # ... on which one artifact got 30% slower than the machine explains
+    slow["samples_ms"] = [s * 1.3 for s in slow["samples_ms"]]
+    result = compare(write("a.json", base), write("b.json", cand), "--normalize", how, "--json")
+    assert result.exit_code == 1
+    cells = by_id(json.loads(result.stdout))
+    assert json.loads(result.stdout)["regressions"] == ["swin-tiny/onnx/fp32"]
+    lat = cells["swin-tiny/onnx/fp32"]["latency"]
+    assert lat["normalized"] == how and lat["ratio"] == pytest.approx(1.3, rel=0.02)
+    assert lat["candidate_figure"] == pytest.approx(lat["baseline_figure"] / 1.3, rel=0.03)
+    assert lat["baseline_p50_ms"] == pytest.approx(find(base, "swin-tiny/onnx/fp32")["latency"]["warm"]["p50_ms"], rel=0.01)  # raw ms
+
+
+def test_normalized_figures_are_shown_as_speedups_and_efficiencies(write):
+    base = sample_report()
+    text = compare(write("a.json", base), write("b.json", base), "--normalize", "speedup").output
+    assert "| baseline speedup | candidate speedup |" in text and "×" in text.split("`swin-tiny/onnx/fp32`")[1].splitlines()[0]
+    text = compare(write("a.json", base), write("b.json", base), "--normalize", "efficiency").output
+    assert "| baseline efficiency | candidate efficiency |" in text and "%" in text.split("`swin-tiny/onnx/fp32`")[1].splitlines()[0]
+
+
+def test_a_side_without_the_figure_is_not_comparable(write):
+    base, cand = sample_report(), sample_report()
+    del find(cand, "swin-tiny/onnx/fp32")["latency"]["baseline"]
+    del find(base, "swiftformer-xs/onnx/fp32")["latency"]["compute_bound"]
+    result = compare(write("a.json", base), write("b.json", cand), "--normalize", "speedup", "--json")
+    lat = by_id(json.loads(result.stdout))["swin-tiny/onnx/fp32"]["latency"]
+    assert result.exit_code == 0 and lat["verdict"] == "not comparable" and "no torch eager timing" in lat["reason"]
+    result = compare(write("a.json", base), write("b.json", cand), "--normalize", "efficiency", "--json")
+    lat = by_id(json.loads(result.stdout))["swiftformer-xs/onnx/fp32"]["latency"]
+    assert lat["verdict"] == "not comparable" and "baseline: no compute bound" in lat["reason"]
+
+
+def test_normalize_accepts_only_known_figures(write):
+    from edgevt.compare import Rule
+    from edgevt.errors import UsageError
+
+    path = write("a.json", sample_report())
+    assert compare(path, path, "--normalize", "ms").exit_code == 2
+    with pytest.raises(UsageError, match="normalize"):
+        Rule(normalize="ms")

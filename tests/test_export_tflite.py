@@ -26,7 +26,7 @@ def exported(tmp_path_factory):
     from edgevt.bench import BenchSettings
 
     out = tmp_path_factory.mktemp("tflite-swiftformer")
-    outcome = export("tiny-swiftformer", out, bench=BenchSettings(runs=3, warmup=1, threads=1))
+    outcome = export("tiny-swiftformer", out, bench=BenchSettings(runs=3, warmup=1, threads=1, min_time_s=0, max_time_s=0.5))
     assert outcome.exit_code == EXIT_OK, outcome.report["parity"]["failures"]
     return outcome.report
 

@@ -9,10 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from edgevt.bench import QUICK_DEFAULTS as MATRIX_BENCH_DEFAULTS  # like `edgevt export`: a short run per cell
 from edgevt.errors import UsageError
 from edgevt.matrix.plan import MatrixPlan, check_precisions, expand, resolve_models, split_list, split_options
-
-MATRIX_BENCH_DEFAULTS = {"runs": 20, "warmup": 3}  # like `edgevt export`: a short run per cell
 
 
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,

@@ -77,15 +77,57 @@ def ship_candidates(entries: list[dict]) -> dict[str, str]:
         untimed = ", ".join(f"{e['target']} {e['precision']}" for e in choice.untimed)
         if choice.best:
             best, lat = choice.best, _measured(choice.best)
-            ratio = lat.get("speedup_vs_torch_eager")
+            ratio, eff = lat.get("speedup_vs_torch_eager"), lat.get("efficiency")
             out[model] = (f"{best['target']} {best['precision']}: p50 {lat['warm']['p50_ms']:.3f} ms"
-                          f"{f', {ratio:.2f}× torch eager' if ratio else ''}, cosine {_num(worst_cosine(best), '.7f')}"
+                          f"{f', {ratio:.2f}× torch eager' if ratio else ''}{f', efficiency {eff:.1%}' if eff else ''}"
+                          f", cosine {_num(worst_cosine(best), '.7f')}"
                           + (f" (also passing, latency not measured here: {untimed})" if untimed else ""))
         elif choice.passed:
             out[model] = "passing, latency not measured here: " + untimed
         else:
             out[model] = "not run yet (cells pending)" if choice.pending else "no cell passed"
     return out
+
+
+def timing_summary(cells: list[dict]) -> dict | None:
+    """How the cells were timed, from their latency sections: protocol, threading, sampling reached, the GEMM peak."""
+    measured = [lat for lat in (_measured(e) for e in cells) if lat]
+    if not measured:
+        return None
+    protos = [lat.get("protocol") or {} for lat in measured]
+    stops = [(p.get("sampling") or {}).get("stopped_by") for p in protos]
+    reached = [x for p in protos for x in ((p.get("sampling") or {}).get("reached_ci95_rel") or [])
+               if isinstance(x, (int, float)) and math.isfinite(x)]
+    bounds = [lat["compute_bound"] for lat in measured if (lat.get("compute_bound") or {}).get("status") == "measured"]
+    threading = next((lat["threading"] for lat in measured if lat.get("threading")), {})
+    return {"protocols": sorted({str(p["name"]) for p in protos if p.get("name")}), "cells": len(measured),
+            "unrecorded": sum(not p.get("name") for p in protos), "by_ci": stops.count("ci"), "by_max_time": stops.count("max_time"),
+            "worst_ci": max(reached, default=None), "omp": threading.get("OMP_WAIT_POLICY"), "bounds": len(bounds),
+            "peak": bounds[0]["peak_gflops"] if bounds else None, "peak_by": bounds[0]["peak_by"] if bounds else None,
+            "gemm": bounds[0]["gemm_gflops"] if bounds else None}
+
+
+def timing_lines(cells: list[dict]) -> list[str]:
+    """One paragraph for report.md and index.html: how the latency columns were measured, and what they can be compared with."""
+    t = timing_summary(cells)
+    if t is None:
+        return []
+    text = "Latency: "
+    if t["protocols"]:
+        text += (f"protocol {', '.join(f'`{p}`' for p in t['protocols'])} (edgevt.bench.measure, as in `export` and `bench`): each "
+                 f"runtime at its library defaults (OMP_WAIT_POLICY {t['omp'] or 'unrecorded'}, ORT spinning on), timed in alternating "
+                 f"blocks with a wait for idle threads between runtimes. {t['by_ci']} of {t['cells']} timed cells reached the ±2% "
+                 f"target on the median's 95% CI, {t['by_max_time']} stopped at --max-time (worst ±{_num(t['worst_ci'], '.1%')}). ")
+    if t["unrecorded"]:
+        text += (f"{t['unrecorded']} of {t['cells']} timed cells record no timing protocol: they were timed before edgevt's protocol, "
+                 "and their speed-ups may be biased by other runtimes' spinning threads (re-time them with `edgevt matrix --remeasure`). ")
+    if t["peak"]:
+        rates = ", ".join(f"{k} {v:.0f}" for k, v in (t["gemm"] or {}).items() if isinstance(v, (int, float)))
+        text += (f"Efficiency = compute bound / p50, the bound being 2·MACs at this host's fp32 GEMM peak ({t['peak']:.0f} GFLOP/s by "
+                 f"{t['peak_by']}; GFLOP/s: {rates}); int8 and fp16 cells can exceed 100%.")
+    else:
+        text += "No cell records a compute bound, so there is no efficiency."
+    return [text.rstrip(), ""]
 
 
 def markdown(report: dict) -> str:
@@ -97,13 +139,15 @@ def markdown(report: dict) -> str:
     lines = [f"# edgevt matrix: {len(m['models'])} model(s) × {', '.join(m['targets'])} × {', '.join(m['precisions'])}", "",
              f"{s['cells']} cells: {counts} ({s['cached']} from the cache). Weights: {m['weights']}{seed}{profile}. "
              f"Host: {env.get('host_cpu')}, {env.get('logical_cpus')} logical CPUs, {m['bench'].get('threads')} threads.", "",
-             "| model | target | precision | status | size MB | worst cosine | top-1 | p50 ms | p90 ms | vs torch eager | engine |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             *timing_lines(report["cells"]),
+             "| model | target | precision | status | size MB | worst cosine | top-1 | p50 ms | p90 ms | vs torch eager | efficiency | engine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in report["cells"]:
         parity, lat = e.get("parity") or {}, _measured(e)
         size = (e.get("artifact") or {}).get("bytes")
-        latency_cells = (f"{lat['warm']['p50_ms']:.3f} | {lat['warm']['p90_ms']:.3f} | {_num(lat.get('speedup_vs_torch_eager'), '.2f')}×"
-                         if lat else "skipped | — | —" if (e.get("latency") or {}).get("status") == "skipped" else "— | — | —")
+        latency_cells = (f"{lat['warm']['p50_ms']:.3f} | {lat['warm']['p90_ms']:.3f} | {_num(lat.get('speedup_vs_torch_eager'), '.2f')}× "
+                         f"| {_num(lat.get('efficiency'), '.1%')}"
+                         if lat else "skipped | — | — | —" if (e.get("latency") or {}).get("status") == "skipped" else "— | — | — | —")
         status = f"**{e['status']}**" if e["status"] not in ("pass", "unsupported") else e["status"]
         lines.append(f"| {e['model']} | {e['target']} | {e['precision']} | {status}{' (cached)' if e.get('cached') else ''} "
                      f"| {_num(size / 1e6 if size else None, '.2f')} | {_num(worst_cosine(e), '.7f')} "

@@ -30,16 +30,12 @@ def exit_code(entries: list[dict]) -> int:
 
 
 def _host(threads: int) -> dict:
+    """What a cached result's latency depends on besides the cell: the machine, the threads and the timing protocol."""
+    from edgevt.bench import PROTOCOL
     from edgevt.envinfo import cpu_model
 
     return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "threads": threads, "platform": sys.platform,
-            "omp_wait_policy": worker_env()["OMP_WAIT_POLICY"]}
-
-
-def worker_env() -> dict:
-    """torch's OpenMP threads spin while idle; interleaved with another runtime on few cores they starve it and make
-    the speed-up vs torch eager look several times larger than it is. Passive waiting keeps the comparison fair."""
-    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "unset", "timing_protocol": PROTOCOL}
 
 
 def _keys(plan: MatrixPlan, cell: Cell, weights_ids: dict, host: dict) -> tuple[str | None, str | None]:
@@ -99,7 +95,7 @@ def run_cell_process(job: dict, scratch: Path, log_path: Path, timeout: float | 
     t0 = time.perf_counter()
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "edgevt.matrix.worker", str(job_path)], stdin=subprocess.DEVNULL, stdout=log_file,
-                                stderr=subprocess.STDOUT, start_new_session=True, env=worker_env(),
+                                stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         try:
             rc = proc.wait(timeout=timeout)
@@ -139,7 +135,7 @@ def _job(plan: MatrixPlan, cell: Cell, cache: Cache, akey: str | None, out_dir: 
     return {"reuse_artifact": bool(akey) and not fresh,
             "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options},
             "spec": spec_to_dict(plan.specs[cell.model]), "weights": plan.weights, "seed": plan.seed,
-            "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir)}
+            "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir), "cache_root": str(cache.root)}
 
 
 def log_name(cell: Cell) -> str:

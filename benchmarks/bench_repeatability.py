@@ -1,0 +1,93 @@
+"""Repeatability of `edgevt bench`: identical runs must agree on the median within 5%.
+
+    python benchmarks/bench_repeatability.py                      # swiftformer-xs ONNX and TFLite, 3 runs each; ~3 min
+    python benchmarks/bench_repeatability.py --models swin-tiny --runtimes ort --repeats 2
+
+Each run is the real command, `edgevt bench ARTIFACT --model MODEL --weights random --json`, in a fresh process at
+library defaults and bench's default sampling (until each median is known to ±2%, 2–30 s). The spread is the
+largest median over the smallest, minus 1, for the artifact, torch eager and the speed-up.
+Writes reports/bench-repeatability.md (+ .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import NAMES, ROOT, artifact, edgevt_json, host_line, load_note  # noqa: E402
+
+BOUND = 0.05
+
+
+def measure_all(args) -> list[dict]:
+    runs = []
+    for model in args.models.split(","):
+        for runtime in args.runtimes.split(","):
+            art = artifact(model, runtime, args.runs_dir)
+            for rep in range(args.repeats):
+                lat = edgevt_json("bench", str(art), "--model", model, "--weights", "random", "--threads", str(args.threads))["latency"]
+                sampling = lat["protocol"]["sampling"]
+                runs.append({"model": model, "runtime": runtime, "repeat": rep, "p50_ms": lat["warm"]["p50_ms"],
+                             "torch_p50_ms": lat["baseline"]["warm"]["p50_ms"], "speedup": lat["speedup_vs_torch_eager"],
+                             "runs": [lat["warm"]["runs"], lat["baseline"]["warm"]["runs"]], "stopped_by": sampling["stopped_by"],
+                             "seconds": sampling["seconds"], "reached_ci95_rel": sampling["reached_ci95_rel"],
+                             "efficiency": lat.get("efficiency")})
+                print(f"{model} {runtime} #{rep}: {runs[-1]['p50_ms']:.2f} ms, {runs[-1]['speedup']:.2f}x", file=sys.stderr)
+    return runs
+
+
+def spread(values: list[float]) -> float:
+    return max(values) / min(values) - 1
+
+
+def write(runs: list[dict], args, command: str, started: str) -> Path:
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["model"], r["runtime"]), []).append(r)
+    summary, worst = [], 0.0
+    for (model, runtime), rs in groups.items():
+        s = {k: spread([r[k] for r in rs]) for k in ("p50_ms", "torch_p50_ms", "speedup")}
+        worst = max(worst, *s.values())
+        summary.append(f"| {model} | {NAMES[runtime]} | {len(rs)} | " + " | ".join(
+            f"{v:.1%} {'✅' if v <= BOUND else '❌'}" for v in s.values()) + " |")
+    lines = ["# Repeatability of `edgevt bench`: identical runs, one after another", "",
+             f"Produced by `{command}` (started {started}) on {host_line()}, {args.threads} threads, random weights; {load_note()}.", "",
+             f"Each run: `edgevt bench ARTIFACT --model MODEL --weights random` in a fresh process, bench's default sampling. "
+             f"Spread = largest median / smallest − 1. Pass: every spread ≤ {BOUND:.0%}.", "",
+             f"**Result: worst spread {worst:.1%}: {'PASS' if worst <= BOUND else 'FAIL'}.**", "",
+             "| model | artifact runtime | runs | artifact p50 spread | torch eager p50 spread | speed-up spread |", "|---|---|---|---|---|---|",
+             *summary, "", "| model | runtime | run | artifact p50 ms | torch eager p50 ms | speed-up | efficiency | runs | stopped by | reached |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        eff = f"{r['efficiency']:.1%}" if r["efficiency"] else "—"
+        lines.append(f"| {r['model']} | {NAMES[r['runtime']]} | {r['repeat']} | {r['p50_ms']:.2f} | {r['torch_p50_ms']:.2f} | {r['speedup']:.2f}× "
+                     f"| {eff} | {r['runs'][0]}, {r['runs'][1]} | {r['stopped_by']} ({r['seconds']:.1f} s) "
+                     f"| {', '.join(f'±{x:.1%}' for x in r['reached_ci95_rel'])} |")
+    md = args.out.with_suffix(".md")
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "started": started, "runs": runs}, indent=1) + "\n")
+    return md
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="swiftformer-xs")
+    ap.add_argument("--runtimes", default="ort,litert")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "timing")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench-repeatability.json")
+    args = ap.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = ("python benchmarks/bench_repeatability.py " + " ".join(sys.argv[1:])).strip()
+    print(write(measure_all(args), args, command, started))
+
+
+if __name__ == "__main__":
+    main()

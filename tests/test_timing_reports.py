@@ -1,0 +1,77 @@
+"""Every latency section says how it was timed (protocol, threading, what sampling reached) and gives the compute
+bound and efficiency: report.md of export/bench, the matrix's report.md and index.html."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from matrix_fixtures import sample_report
+
+from edgevt import pipeline, report
+from edgevt.bench import PROTOCOL, BenchSettings
+from edgevt.html_report import render
+from edgevt.matrix.reports import markdown as matrix_markdown
+
+
+class FakeTarget:
+    name = "fake"
+
+    @staticmethod
+    def latency_unavailable():
+        return None
+
+    @staticmethod
+    def open_runner(artifact, threads):
+        return type("R", (), {"engine": "onnxruntime-cpu", "run": lambda self, x: {"y": x}})()
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    import torch
+
+    return pipeline.benchmark(FakeTarget, tmp_path_factory.mktemp("a") / "m.onnx", np.zeros((1, 16), np.float32),
+                              BenchSettings(runs=5, warmup=1, min_time_s=0, max_time_s=0.1, threads=1), lambda m: None,
+                              torch.nn.Linear(16, 8))
+
+
+def test_report_md_latency_section_says_how_it_was_timed(measured):
+    text = report.markdown(report.new_report("export", model={"name": "m"}, latency=measured, environment={}))
+    section = text.split("## Latency")[1].split("## Environment")[0]
+    assert "| efficiency |" in section and section.count("%") >= 2  # artifact and torch eager rows
+    assert f"protocol `{PROTOCOL}`" in section and "edgevt.bench.measure" in section
+    assert "stopped by" in section and "reached ±" in section
+    assert "OMP_WAIT_POLICY unset (library default)" in section and "allow_spinning library default (on)" in section
+    assert "compute bound" in section and "GFLOP/s" in section and "efficiency = bound / p50" in section
+
+
+def test_report_md_says_when_the_compute_bound_is_unknown(measured):
+    lat = {**measured, "compute_bound": {"status": "skipped", "reason": "the model's MACs are unknown here"}, "efficiency": None}
+    text = report.markdown(report.new_report("bench", latency=lat, environment={}))
+    assert "compute bound skipped: the model's MACs are unknown here" in text
+
+
+def test_matrix_report_md_has_efficiency_and_the_protocol():
+    text = matrix_markdown(sample_report())
+    assert "| vs torch eager | efficiency | engine |" in text
+    assert f"protocol `{PROTOCOL}`" in text and "5 of 5 timed cells reached the ±2% target" in text
+    assert "fp32 GEMM peak (300 GFLOP/s" in text
+    row = next(line for line in text.splitlines() if line.startswith("| swin-tiny | onnx | fp32"))
+    assert "| 5.0% |" in row  # bound 4 ms / p50 ~80 ms
+
+
+def test_matrix_reports_flag_cells_timed_before_the_protocol():
+    old = copy.deepcopy(sample_report())
+    for cell in old["cells"]:
+        for key in ("protocol", "threading", "compute_bound", "efficiency"):
+            (cell.get("latency") or {}).pop(key, None)
+    text = matrix_markdown(old)
+    assert "5 of 5 timed cells record no timing protocol" in text and "--remeasure" in text
+    assert "no efficiency" in text and "timed before edgevt" in render(old)
+
+
+def test_index_html_shows_efficiency_and_the_timing():
+    page = render(sample_report())
+    assert "<th class=n>efficiency</th>" in page and ">5.0%<" in page
+    assert "<dt>timing</dt>" in page and f"protocol {PROTOCOL}" in page and "efficiency 57.1%" in page  # ship candidate
