@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -15,7 +16,8 @@ from edgevt import report as reports
 from edgevt.bench import BenchSettings, measure_interleaved
 from edgevt.envinfo import environment
 from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeUnavailable, UsageError
-from edgevt.fsio import place, sha256_file, size_bytes, staging_dir
+from edgevt.fsio import place, remove_path, remove_stale_staging, sha256_file, size_bytes, staging_dir, writable_problem
+from edgevt.limits import check_seed, check_tolerances
 from edgevt.parity import DEFAULT_THRESHOLDS, ParityReport, Precision, compare
 
 Log = Callable[[str], None]
@@ -119,6 +121,32 @@ def artifact_info(path: Path) -> dict:
     return {"path": str(path), "bytes": size_bytes(path), "sha256": sha256_file(path)}
 
 
+def check_makes(target, precision: Precision) -> None:
+    if precision not in target.precisions:
+        raise UsageError(f"target {target.name} does not support {precision.value}",
+                         f"{target.name} makes {', '.join(p.value for p in target.precisions)}")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Probed before the reference is built: a read-only --out fails in a second, not after the export."""
+    problem = writable_problem(out_dir)
+    if problem:
+        raise UsageError(f"--out {out_dir}: {problem}", "pass --out with a directory you can write to")
+
+
+def _superseded(final: Path, rejected: Path) -> list[Path]:
+    """What a passing export makes stale: the artifact's rejected twin, and a failed report about either of them."""
+    stale = [rejected] if rejected.exists() else []
+    failed_json = final.parent / f"report{reports.FAILED_SUFFIX}.json"
+    try:
+        about = Path(json.loads(failed_json.read_text()).get("artifact", {}).get("path", "")).name
+    except (OSError, ValueError, AttributeError):
+        about = None  # no failed report, or one edgevt cannot read: leave it alone
+    if about in (final.name, rejected.name):
+        stale += sorted(final.parent.glob(f"report{reports.FAILED_SUFFIX}.*"))
+    return stale
+
+
 def export(
     model: str,
     target_name: str,
@@ -134,14 +162,20 @@ def export(
     from edgevt.exporters import get_target, require
 
     target = get_target(target_name)
-    require(target)
     precision = precision or target.default_precision
-    if precision not in target.precisions:
-        raise UsageError(f"target {target.name} does not support {precision.value}", f"choose one of {', '.join(p.value for p in target.precisions)}")
+    check_makes(target, precision)
     opts = target.parse_options(options)
+    check_seed(seed)
+    tolerances = check_tolerances(tolerances)
+    _check_out_dir(out_dir)
+    require(target)
     ref = make_reference(model, weights, seed, log)
     spec = ref.loaded.spec
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
+    rejected = final.with_name(final.stem + ".rejected" + final.suffix)
+    stale = remove_stale_staging(out_dir)
+    if stale:
+        log(f"removed {len(stale)} staging director{'y' if len(stale) == 1 else 'ies'} left by a killed run: {', '.join(stale)}")
     with staging_dir(out_dir) as tmp:
         result = target.export(ref.loaded, ref.samples, precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
@@ -153,8 +187,14 @@ def export(
             else {"status": "skipped", "reason": "--no-bench"}
         )
         failed = parity.status == "fail"
-        dest = final.with_name(final.stem + ".rejected" + final.suffix) if failed else final
+        dest = rejected if failed else final
         place(staged, dest)
+    superseded = [] if failed else _superseded(final, rejected)
+    for path in superseded:
+        remove_path(path)
+    if superseded:
+        log(f"removed what this export supersedes: {', '.join(p.name for p in superseded)}")
+    cleanup = {"stale_staging": stale, "superseded": [p.name for p in superseded]} if stale or superseded else {}
     rep = reports.new_report(
         "export",
         model=ref.loaded.describe(),
@@ -165,6 +205,7 @@ def export(
         parity=parity.to_dict(),
         latency=latency,
         environment=environment(threads),
+        **({"cleanup": cleanup} if cleanup else {}),
     )
     json_path, _ = reports.write(rep, out_dir, failed=failed)
     messages = []
@@ -190,12 +231,15 @@ def _merge_and_write(artifact_path: Path, command: str, failed: bool, **sections
 
 
 def require_artifact(path: Path):
+    """The artifact's target, once the file is known to be a readable artifact of its format (else exit 2)."""
+    from edgevt.artifacts import check_artifact
     from edgevt.exporters import require, target_for_artifact
 
     if not path.exists():
         raise UsageError(f"artifact {path} does not exist", "pass the path that `edgevt export` printed")
     target = target_for_artifact(path)
     require(target)
+    check_artifact(target, path)
     return target
 
 
@@ -209,6 +253,10 @@ def _runner_options(target, runner_options: dict | None) -> dict:
 
 def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str, seed: int, tolerances: dict, threads: int | None, log: Log,
              runner_options: dict | None = None) -> Outcome:
+    from edgevt.artifacts import check_input_shape
+
+    check_seed(seed)
+    tolerances = check_tolerances(tolerances)
     target = require_artifact(artifact)
     runner_options = _runner_options(target, runner_options)
     existing = _existing_for(artifact) or {}
@@ -216,7 +264,9 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
     if not model:
         raise UsageError(f"no report next to {artifact.name} says which model it is", "pass --model NAME")
     precision = precision or (Precision.parse(existing["precision"]) if existing.get("precision") else target.default_precision)
+    check_makes(target, precision)
     ref = make_reference(model, weights, seed, log)
+    check_input_shape(target, artifact, ref.samples.batch.shape)
     threads = threads or default_threads()
     parity = check_parity(target, artifact, ref, precision, tolerances, threads, log, runner_options)
     failed = parity.status == "fail"
@@ -239,7 +289,9 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
     """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio.
     With device android[:SERIAL], TFLite's benchmark_model times it on the phone instead."""
     from edgevt.android import parse_device, run_on_device
+    from edgevt.artifacts import check_input_shape
 
+    check_seed(seed)
     serial = parse_device(device) if device else None
     if serial is not None:
         if model:
@@ -259,7 +311,11 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
                                  "run `edgevt bench` on a Mac; `edgevt validate` checks parity here through the MIL interpreter")
     shape = [1 if not isinstance(d, int) or d <= 0 else d for d in target.input_shape(artifact)]
     batch = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
-    baseline = make_reference(model, weights, seed, log).loaded.module if model else None
+    baseline = None
+    if model:
+        ref = make_reference(model, weights, seed, log)
+        check_input_shape(target, artifact, ref.samples.batch.shape)
+        baseline = ref.loaded.module
     latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options)
     threads = latency["settings"]["threads"]
     rep, path = _merge_and_write(artifact, "bench", False, target=target.name, artifact=artifact_info(artifact),

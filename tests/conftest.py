@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Run logs of in-process CLI calls go to a temporary directory, not ~/.local/state/edgevt/logs.
+os.environ.setdefault("EDGEVT_LOG_DIR", tempfile.mkdtemp(prefix="edgevt-test-logs-"))
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from edgevt.models import registry  # noqa: E402
