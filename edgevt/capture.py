@@ -2,18 +2,20 @@
 
 torch, torchao, absl/oneDNN, the converters and the runtimes print warnings, logging lines, progress bars and
 native messages while edgevt works. Inside `Capture`, file descriptors 1 and 2 point at a log file (os.dup2), so
-native writes land there as well as Python's (warnings, logging and prints go through sys.stdout/sys.stderr, which
-write to those descriptors). edgevt writes its progress and results through `terminal_out()` and `terminal_err()`,
+native writes land there as well as Python's (prints go through sys.stdout/sys.stderr, which write to those
+descriptors; warnings and the root logger's records are written to the log directly). edgevt writes its progress and results through `terminal_out()` and `terminal_err()`,
 which keep the streams the command started with. On exit the descriptors and streams are restored, the traceback
 of an unexpected error is added to the log, and the CLI may move the log beside the report it wrote.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 LOG_DIR_ENV = "EDGEVT_LOG_DIR"
@@ -144,8 +146,16 @@ class Capture:
         for fd in (1, 2):
             os.dup2(self._log.fileno(), fd)
         sys.stdout, sys.stderr = _fd_stream(1), _fd_stream(2)
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = self._warning
+        self._handler = logging.StreamHandler(self._log)
+        self._handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(self._handler)
         _active.append(self)
         return self
+
+    def _warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        self._log.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     def _terminal(self, stream, fd: int):
         """The stream edgevt writes to: the original one, or a new one on the saved descriptor if it wrote to fd."""
@@ -168,6 +178,8 @@ class Capture:
         return False
 
     def _restore(self) -> None:
+        warnings.showwarning = self._showwarning
+        logging.getLogger().removeHandler(self._handler)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         _flush_native()
