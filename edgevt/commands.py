@@ -235,7 +235,7 @@ def doctor_text(p: dict) -> str:
         state = f"available, parity through {t['parity_engine']}" if t["available"] else "missing " + ", ".join(t["missing"])
         lines.append(f"  {t['name']}: {state}")
         lines.append(f"    precisions: {', '.join(t['precisions'])}")
-        lines += [f"    --option {key}={option['default']}  {option['help']}" for key, option in t["options"].items()]
+        lines += [f"    --option {key}={_yaml_text(option['default'])}  {option['help']}" for key, option in t["options"].items()]
     android = p["android"]
     lines += ["", "android device benchmark (edgevt bench ARTIFACT --device android[:SERIAL]):",
               f"  adb: {android['adb'] or 'not on PATH (install Android platform-tools)'}",
@@ -260,6 +260,11 @@ def _parity_line(parity: dict) -> str:
     top1 = parity.get("top1_agreement")
     return (f"  parity    {parity['status'].upper()} ({parity.get('engine')}): cosine {cosine}, "
             f"top-1 agreement {'n/a' if top1 is None else f'{top1:.1%}'}")
+
+
+def _yaml_text(value) -> str:
+    """A default as it is typed after --option KEY= (YAML: true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def summary_text(report: dict, report_path: Path | None, log: Path | None = None) -> str:

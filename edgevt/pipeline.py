@@ -147,6 +147,22 @@ def _superseded(final: Path, rejected: Path) -> list[Path]:
     return stale
 
 
+def _remove_superseded(final: Path, rejected: Path, log: Log) -> list[str]:
+    stale = _superseded(final, rejected)
+    for path in stale:
+        remove_path(path)
+    if stale:
+        log(f"removed what this export supersedes: {', '.join(p.name for p in stale)}")
+    return [p.name for p in stale]
+
+
+def _remove_stale_staging(out_dir: Path, log: Log) -> list[str]:
+    stale = remove_stale_staging(out_dir)
+    if stale:
+        log(f"removed {len(stale)} staging director{'y' if len(stale) == 1 else 'ies'} left by a killed run: {', '.join(stale)}")
+    return stale
+
+
 def export(
     model: str,
     target_name: str,
@@ -173,9 +189,7 @@ def export(
     spec = ref.loaded.spec
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
     rejected = final.with_name(final.stem + ".rejected" + final.suffix)
-    stale = remove_stale_staging(out_dir)
-    if stale:
-        log(f"removed {len(stale)} staging director{'y' if len(stale) == 1 else 'ies'} left by a killed run: {', '.join(stale)}")
+    stale = _remove_stale_staging(out_dir, log)
     with staging_dir(out_dir) as tmp:
         result = target.export(ref.loaded, ref.samples, precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
@@ -189,12 +203,8 @@ def export(
         failed = parity.status == "fail"
         dest = rejected if failed else final
         place(staged, dest)
-    superseded = [] if failed else _superseded(final, rejected)
-    for path in superseded:
-        remove_path(path)
-    if superseded:
-        log(f"removed what this export supersedes: {', '.join(p.name for p in superseded)}")
-    cleanup = {"stale_staging": stale, "superseded": [p.name for p in superseded]} if stale or superseded else {}
+    superseded = [] if failed else _remove_superseded(final, rejected, log)
+    cleanup = {"stale_staging": stale, "superseded": superseded} if stale or superseded else {}
     rep = reports.new_report(
         "export",
         model=ref.loaded.describe(),
