@@ -23,7 +23,7 @@ KEEP_LOGS = 50  # run logs kept in the log directory; older ones are deleted
 
 _active: list["Capture"] = []
 _fd_streams: dict[int, object] = {}
-_saved_tracebacks: dict[int, Path] = {}  # id(exception) -> the log its traceback was written to
+_saved_traceback: list = [None, None]  # [the last exception whose traceback was saved, the log it went to]
 
 
 def log_dir() -> Path:
@@ -45,7 +45,7 @@ def terminal_err():
 
 def saved_traceback(exc: BaseException) -> Path | None:
     """The log a capture wrote this exception's traceback to, if any."""
-    return _saved_tracebacks.get(id(exc))
+    return _saved_traceback[1] if _saved_traceback[0] is exc else None
 
 
 def new_log(command: str):
@@ -77,7 +77,7 @@ def save_traceback(exc: BaseException, command: str = "edgevt") -> Path | None:
         return None
     with log:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=log)
-    _saved_tracebacks[id(exc)] = path
+    _saved_traceback[:] = [exc, path]
     return path
 
 
@@ -171,7 +171,7 @@ class Capture:
             if exc is not None and _worth_a_traceback(exc):
                 self._log.write(f"\n# {self.command} failed:\n")
                 traceback.print_exception(exc_type, exc, tb, file=self._log)
-                _saved_tracebacks[id(exc)] = self.path
+                _saved_traceback[:] = [exc, self.path]
         finally:
             self._restore()
         self._settle(ok=exc is None or _is_exit(exc))

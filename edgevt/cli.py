@@ -81,13 +81,13 @@ def _begin(as_json: bool) -> None:
     ctx.obj["capture"] = ctx.with_resource(Capture(ctx.info_name, enabled=not ctx.obj["verbose"]))
 
 
-def _log_beside(ctx, report_path: Path | None) -> Path | None:
-    """Where the command's log goes (report.json -> report.log), if other libraries said anything."""
+def _keep_log(ctx, path: Path | None) -> Path | None:
+    """Move the command's log to path when it ends (report.json -> report.log); path if other libraries said anything."""
     capture = ctx.obj["capture"]
-    if report_path is None or capture is None or not capture.active:
+    if path is None or capture is None or not capture.active:
         return None
-    capture.keep_as = report_path.with_suffix(".log")
-    return capture.keep_as if capture.has_output() else None
+    capture.keep_as = path
+    return path if capture.has_output() else None
 
 
 @cli.command("list")
@@ -321,7 +321,7 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=terminal_err().isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)
     s = report["summary"]
-    log = _log_beside(ctx, out_dir / "report.json")
+    log = _keep_log(ctx, out_dir / "logs" / "matrix.log")  # beside the cells' logs
     human = (f"matrix: {s['cells']} cells — " + ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "skipped", "error", "crashed", "timeout",
                                                                                   "unsupported") if s[k])
              + f" ({s['cached']} from the cache)\nreports: {out_dir}/report.md, report.json, junit.xml, index.html"
@@ -388,7 +388,7 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, out_f
 def _finish(ctx, outcome) -> None:
     from edgevt.commands import summary_text
 
-    log = _log_beside(ctx, outcome.report_path)
+    log = _keep_log(ctx, outcome.report_path.with_suffix(".log") if outcome.report_path else None)
     _emit(ctx, outcome.report, summary_text(outcome.report, outcome.report_path, log))
     for msg in outcome.messages:
         click.echo(msg, file=terminal_err())
