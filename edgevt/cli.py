@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from edgevt import __version__
-from edgevt.errors import EXIT_USAGE, EdgevtError
+from edgevt import __version__, failures
+from edgevt.capture import Capture, terminal_err, terminal_out
+from edgevt.errors import EdgevtError
 from edgevt.options import (
     bench_options,
     compute_units_option,
     device_options,
+    finite,
     input_size_option,
     json_option,
     parse_precision,
@@ -22,6 +23,7 @@ from edgevt.options import (
     precision_option,
     profile_option,
     target_option_option,
+    threads_option,
     tolerance_option,
     weights_options,
 )
@@ -31,8 +33,10 @@ EXIT_CODES_HELP = """
 Exit codes:
   0  success
   1  parity failed (the export does not compute what PyTorch computes)
-  2  bad usage or input (unknown model, bad profile, missing file)
-  3  export or runtime error (a converter failed, a runtime is missing)
+  2  bad usage or input (unknown model, bad value or profile, missing file,
+     an artifact that is empty, truncated or not of its format)
+  3  export or runtime error (a converter failed, a runtime is missing, an
+     unexpected error: its traceback is saved to the log)
 """
 
 
@@ -40,16 +44,18 @@ def _emit(ctx, payload: dict, human: str) -> None:
     if ctx.obj["json"]:
         from edgevt.report import to_json
 
-        click.echo(to_json(payload))
+        click.echo(to_json(payload), file=terminal_out())
     else:
-        click.echo(human)
+        click.echo(human, file=terminal_out())
 
 
 @click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgevt")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on stderr unless the command fails.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show other libraries' output (warnings, converter logs) and tracebacks on stderr instead of the log file.")
 @click.pass_context
-def cli(ctx, quiet):
+def cli(ctx, quiet, verbose):
     """Export vision transformers for phones and prove the exports still compute the same thing.
 
     \b
@@ -58,17 +64,31 @@ def cli(ctx, quiet):
     edgevt validate ARTIFACT --model NAME         parity of an existing artifact
     edgevt bench ARTIFACT                         latency of an existing artifact
     """
+    if quiet and verbose:
+        raise click.UsageError("-q and -v contradict each other; pass one of them")
     start = time.perf_counter()
 
     def log(msg: str) -> None:
         if not quiet:
-            click.echo(f"[edgevt {time.perf_counter() - start:6.1f}s] {msg}", err=True)
+            click.echo(f"[edgevt {time.perf_counter() - start:6.1f}s] {msg}", file=terminal_err())
 
-    ctx.obj = {"log": log, "json": False, "quiet": quiet}
+    ctx.obj = {"log": log, "json": False, "quiet": quiet, "verbose": verbose, "capture": None}
 
 
-def _set_json(as_json: bool) -> None:
-    click.get_current_context().obj["json"] = as_json
+def _begin(as_json: bool) -> None:
+    """Every command starts here, after its arguments parsed: other libraries' output goes to a log from now on."""
+    ctx = click.get_current_context()
+    ctx.obj["json"] = as_json
+    ctx.obj["capture"] = ctx.with_resource(Capture(ctx.info_name, enabled=not ctx.obj["verbose"]))
+
+
+def _keep_log(ctx, path: Path | None) -> Path | None:
+    """Move the command's log to path when it ends (report.json -> report.log); path if other libraries said anything."""
+    capture = ctx.obj["capture"]
+    if path is None or capture is None or not capture.active:
+        return None
+    capture.keep_as = path
+    return path if capture.has_output() else None
 
 
 @cli.command("list")
@@ -77,7 +97,7 @@ def _set_json(as_json: bool) -> None:
 @click.pass_context
 def list_cmd(ctx, pattern, as_json):
     """List registered variants (glob PATTERN, e.g. 'swin*') and targets."""
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt.commands import list_payload, list_text
 
     payload = list_payload(pattern)
@@ -96,7 +116,7 @@ def info(ctx, model, as_json, weights, seed, input_size):
     MODEL is a registered name, a local model directory or an HF id. A checkpoint's own config and
     preprocessor_config.json are read whatever the weights; weights are random unless --weights is given.
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt.commands import info_payload, info_text
 
     payload = info_payload(model, weights, seed, input_size)
@@ -114,7 +134,7 @@ def _profile_and_target(profile, target, precision):
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("model")
-@click.option("--target", "-t", help="Export target (default onnx, or the profile's).")
+@click.option("--target", "-t", metavar="onnx|coreml|tflite", help="Export target (default onnx, or the profile's).")
 @precision_option
 @weights_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output directory (default runs/MODEL/TARGET-PRECISION).")
@@ -135,13 +155,17 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     kept as NAME.rejected.SUFFIX with report.failed.json, and earlier results are left untouched.
 
     \b
-    Targets: onnx (onnxruntime CPU runs parity and latency) and coreml (.mlpackage; parity through
-    edgevt's MIL interpreter off macOS, Core ML itself on a Mac; latency on a Mac only).
-    Core ML options: --option compute_units=CPU_AND_NE, deployment_target=iOS17, input_type=image,
-    flexible_batch=true, palettize_bits=4; every target's options are listed by `edgevt doctor`
-    and in the README.
+    Targets and the precisions each makes:
+      onnx    fp32, fp16, int8-dynamic, int8-static; onnxruntime CPU runs parity and latency
+      coreml  fp16 (default), fp32, int8-weights, palettize (.mlpackage); parity through edgevt's
+              MIL interpreter off macOS, Core ML itself on a Mac; latency on a Mac only
+      tflite  fp32, fp16, int8-dynamic, int8-static (LiteRT); ai-edge-litert with XNNPACK runs
+              parity and latency
+    Options (--option KEY=VALUE), e.g. opset=17 (onnx), compute_units=CPU_AND_NE (coreml),
+    static_ops=compute (tflite): `edgevt doctor` lists every target's options with their defaults.
+    Other libraries' output goes to report.log beside the report (-v shows it instead).
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt import pipeline
     from edgevt.exporters import get_target
     from edgevt.profiles import bench_settings
@@ -167,7 +191,7 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
 @weights_options
 @profile_option
 @tolerance_option
-@click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
+@threads_option
 @compute_units_option
 @input_size_option
 @json_option
@@ -182,7 +206,7 @@ def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances
     An image-input artifact is fed the processor's RGB pixels and compared with HF processor + PyTorch.
     Thresholds follow the precision (and profile, and --tolerance).
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt import pipeline
 
     prof, _, precision = _profile_and_target(profile, None, precision)
@@ -215,7 +239,7 @@ def bench(ctx, artifact, runs, warmup, min_time_s, max_time_s, threads, profile,
     benchmark_model, android_aarch64_benchmark_model (init, first inference, median/p5/p95, mean/std,
     memory). A Core ML package is timed by Core ML itself, which needs macOS.
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt import pipeline
     from edgevt.profiles import bench_settings, load_profile
 
@@ -241,7 +265,7 @@ def preflight(ctx, artifact, compute_units, as_json, log):
     large tensors) with a hint per finding and the estimated share of ops on the ANE. On a Mac the
     placement Core ML actually plans (MLComputePlan) is added.
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt.commands import preflight_payload, preflight_text
 
     payload = preflight_payload(artifact, compute_units, log)
@@ -253,7 +277,7 @@ def preflight(ctx, artifact, compute_units, as_json, log):
 @click.pass_context
 def doctor(ctx, as_json):
     """Versions, which runtimes import, what is missing and how to install it. Exit 3 if a core piece is missing."""
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt.commands import doctor_payload, doctor_text
 
     payload = doctor_payload()
@@ -288,7 +312,7 @@ Exit codes:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EDGEVT_CACHE_DIR", show_envvar=True,
               help="Content-addressed cache of artifacts and cell results (default: $XDG_CACHE_HOME/edgevt or ~/.cache/edgevt).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out cells whose MODEL/TARGET/PRECISION id matches, e.g. 'cvt-w24/*/int8*'; repeatable.")
-@click.option("--cell-timeout", type=click.FloatRange(min=1), default=3600, show_default=True, help="Seconds before a cell is stopped.")
+@click.option("--cell-timeout", type=click.FloatRange(min=1), callback=finite, default=3600, show_default=True, help="Seconds before a cell is stopped.")
 @click.option("--retry-failed", is_flag=True, help="Recompute cells whose cached result is an error or a crash.")
 @click.option("--fresh", is_flag=True, help="Ignore the cache: re-export and re-measure every cell (the cache is then updated).")
 @click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
@@ -307,19 +331,21 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     edgevt matrix --profile android-cpu -m 'swiftformer-*' --weights random
     Options: KEY=VALUE goes to every target that has KEY, TARGET.KEY=VALUE to one (coreml.compute_units=ALL).
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt import matrix as mx
 
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
                         {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "max_time_s": max_time_s, "threads": threads},
                         cell_timeout, exclude)
-    echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
-    report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
+    echo = None if ctx.obj.get("quiet") else (lambda line, nl=True: click.echo(line, file=terminal_err(), nl=nl))
+    report, code = mx.run(plan, out_dir, cache_dir, echo, tty=terminal_err().isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)
     s = report["summary"]
+    log = _keep_log(ctx, out_dir / "logs" / "matrix.log")  # beside the cells' logs
     human = (f"matrix: {s['cells']} cells — " + ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "skipped", "error", "crashed", "timeout",
                                                                                   "unsupported") if s[k])
-             + f" ({s['cached']} from the cache)\nreports: {out_dir}/report.md, report.json, junit.xml, index.html")
+             + f" ({s['cached']} from the cache)\nreports: {out_dir}/report.md, report.json, junit.xml, index.html"
+             + (f"\nlog: {log} (other libraries' output)" if log else ""))
     _emit(ctx, report, human)
     ctx.exit(code)
 # --- end matrix command ---
@@ -338,9 +364,9 @@ Exit codes:
 @cli.command("compare", epilog=COMPARE_EXIT_HELP)
 @click.argument("baseline", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
-@click.option("--threshold", type=click.FloatRange(min=0), default=0.10, show_default=True,
+@click.option("--threshold", type=click.FloatRange(min=0), callback=finite, default=0.10, show_default=True,
               help="Relative change of the median latency that matters (0.10 = 10%).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), callback=finite, default=0.01, show_default=True,
               help="Significance level of the one-sided Mann–Whitney U test on the raw timing samples.")
 @click.option("--allow-missing", is_flag=True,
               help="A baseline cell absent (or no longer checked) in the candidate does not fail the gate.")
@@ -369,7 +395,7 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, norma
 
     Prints a Markdown summary for a pull-request comment (or the comparison as JSON with --json).
     """
-    _set_json(as_json)
+    _begin(as_json)
     from edgevt.compare import Rule, compare_paths, markdown
     from edgevt.errors import EXIT_OK, EXIT_PARITY
     from edgevt.fsio import atomic_write_text
@@ -386,28 +412,26 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, norma
 def _finish(ctx, outcome) -> None:
     from edgevt.commands import summary_text
 
-    _emit(ctx, outcome.report, summary_text(outcome.report, outcome.report_path))
+    log = _keep_log(ctx, outcome.report_path.with_suffix(".log") if outcome.report_path else None)
+    _emit(ctx, outcome.report, summary_text(outcome.report, outcome.report_path, log))
     for msg in outcome.messages:
-        click.echo(msg, err=True)
+        click.echo(msg, file=terminal_err())
     ctx.exit(outcome.exit_code)
 
 
 def main() -> None:
-    """Entry point: EdgevtErrors become a message on stderr (and JSON on stdout with --json) and their exit code."""
+    """The one exception boundary: every failure becomes its exit code, a message on stderr and, with --json, one
+    error object on stdout. Exit 1 comes only from a parity verdict (or compare's regression verdict)."""
+    args = sys.argv[1:]
     try:
-        code = cli.main(standalone_mode=False)  # returns ctx.exit()'s code in this mode
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+        code = cli.main(args=args, prog_name="edgevt", standalone_mode=False)  # ctx.exit(code) returns code in this mode
     except click.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        code = 130
+    except click.ClickException as exc:
+        code = failures.usage_failure(exc, args)
     except EdgevtError as exc:
-        ctx_json = "--json" in sys.argv[1:]
-        if ctx_json:
-            click.echo(json.dumps({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code, "type": type(exc).__name__}))
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        code = failures.edgevt_failure(exc, args)
+    except Exception as exc:  # noqa: BLE001 — the one boundary: an unforeseen error is exit 3 with its traceback logged
+        code = failures.unexpected_failure(exc, args)
     sys.exit(code if isinstance(code, int) else 0)

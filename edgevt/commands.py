@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
-import io
 import os
-import warnings
 from pathlib import Path
 
 from edgevt.envinfo import environment, package_version
 from edgevt.errors import UsageError, first_line
+from edgevt.parity import digits_apart
 
 # Runtimes of optional targets and of targets that other issues will add; doctor reports them so users can prepare.
 TARGET_RUNTIMES = {
@@ -211,10 +209,7 @@ def _import_check(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return "not installed"
     try:
-        # Runtimes announce themselves on import (coremltools off macOS, torchao, absl): keep doctor's output readable.
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            importlib.import_module(module)
+        importlib.import_module(module)  # what runtimes print on import goes to the command's log (edgevt -v shows it)
     except Exception as exc:  # report any import failure, never crash doctor
         return f"{type(exc).__name__}: {first_line(exc)}"
     return None
@@ -279,6 +274,8 @@ def doctor_text(p: dict) -> str:
     for t in p["targets"]:
         state = f"available, parity through {t['parity_engine']}" if t["available"] else "missing " + ", ".join(t["missing"])
         lines.append(f"  {t['name']}: {state}")
+        lines.append(f"    precisions: {', '.join(t['precisions'])}")
+        lines += [f"    --option {key}={_yaml_text(option['default'])}  {option['help']}" for key, option in t["options"].items()]
     android = p["android"]
     lines += ["", "android device benchmark (edgevt bench ARTIFACT --device android[:SERIAL]):",
               f"  adb: {android['adb'] or 'not on PATH (install Android platform-tools)'}",
@@ -287,19 +284,39 @@ def doctor_text(p: dict) -> str:
     return "\n".join(lines)
 
 
-def summary_text(report: dict, report_path: Path | None) -> str:
+def _headline(report: dict) -> str:
+    """export: MODEL -> TARGET PRECISION; an artifact no report describes is named by its file, never "None"."""
+    model = (report.get("model") or {}).get("name")
+    made = f"{report.get('target')} {report.get('precision') or ''}".rstrip()
+    if model:
+        return f"{report['command']}: {model} -> {made}"
+    return f"{report['command']}: {Path((report.get('artifact') or {}).get('path') or '?').name} ({made})"
+
+
+def _parity_line(parity: dict) -> str:
+    worst = min((o["cosine"] for o in parity.get("outputs", [])), default=float("nan"))
+    limit = (parity.get("thresholds") or {}).get("min_cosine")
+    cosine = digits_apart(worst, limit, 7) if isinstance(limit, (int, float)) else f"{worst:.7f}"
+    top1 = parity.get("top1_agreement")
+    return (f"  parity    {parity['status'].upper()} ({parity.get('engine')}): cosine {cosine}, "
+            f"top-1 agreement {'n/a' if top1 is None else f'{top1:.1%}'}")
+
+
+def _yaml_text(value) -> str:
+    """A default as it is typed after --option KEY= (YAML: true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def summary_text(report: dict, report_path: Path | None, log: Path | None = None) -> str:
     parity, latency = report.get("parity") or {}, report.get("latency") or {}
     art = report.get("artifact", {})
-    lines = [f"{report['command']}: {report.get('model', {}).get('name')} -> {report.get('target')} {report.get('precision') or ''}".rstrip()]
+    lines = [_headline(report)]
     lines.append(f"  artifact  {art.get('path')} ({art.get('bytes', 0) / 1e6:.2f} MB)")
     if parity and report["command"] != "bench":
         if parity.get("status") == "skipped":
             lines.append(f"  parity    skipped: {parity.get('reason')}")
         else:
-            worst = min((o["cosine"] for o in parity.get("outputs", [])), default=float("nan"))
-            top1 = parity.get("top1_agreement")
-            lines.append(f"  parity    {parity['status'].upper()} ({parity.get('engine')}): cosine {worst:.7f}, "
-                         f"top-1 agreement {'n/a' if top1 is None else f'{top1:.1%}'}")
+            lines.append(_parity_line(parity))
             for failure in parity.get("failures", []):
                 lines.append(f"            - {failure}")
     if latency.get("status") == "measured":
@@ -322,6 +339,12 @@ def summary_text(report: dict, report_path: Path | None) -> str:
     if pre:
         off = ", ".join(f"{f['op_type']} x{f['count']}" for f in pre["findings"] if f["off_ane"]) or "nothing flagged"
         lines.append(f"  ANE       ~{_share(pre['ane_share_estimate'])} of ops expected on the Neural Engine; off it: {off}")
+    cleanup = report.get("cleanup") or {}
+    removed = [*cleanup.get("stale_staging", []), *cleanup.get("superseded", [])]
+    if removed:
+        lines.append(f"  removed   {', '.join(removed)} (left by earlier runs)")
     if report_path:
         lines.append(f"  report    {report_path}")
+    if log:
+        lines.append(f"  log       {log} (other libraries' output)")
     return "\n".join(lines)

@@ -31,15 +31,72 @@ def _umask() -> int:
     return mask
 
 
+STAGING_PREFIX = ".edgevt-staging-"
+
+
+def writable_problem(directory: Path) -> str | None:
+    """Why files cannot be created in directory (or in the ancestor it would be made in), else None.
+
+    Probed with an unnamed temporary file (O_TMPFILE on Linux), so the probe leaves nothing behind.
+    """
+    existing = next((d for d in [directory, *directory.parents] if d.exists()), Path.cwd())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"cannot create files in {existing}: {exc.strerror or exc}"
+    return None
+
+
+def _staging_owner(name: str) -> int | None:
+    """The process id in a staging directory's name (.edgevt-staging-PID-XXXX); None for names without one."""
+    pid, sep, _ = name[len(STAGING_PREFIX):].partition("-")
+    return int(pid) if sep and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[str]:
+    """Staging directories whose run is gone (killed, or an older edgevt that did not name its process): removed."""
+    if not out_dir.is_dir():
+        return []
+    removed = []
+    for entry in sorted(out_dir.glob(STAGING_PREFIX + "*")):
+        owner = _staging_owner(entry.name)
+        if owner is not None and _alive(owner):
+            continue
+        remove_path(entry)
+        removed.append(entry.name)
+    return removed
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def staging_dir(out_dir: Path):
     """A scratch directory on the same filesystem as out_dir (so the final move is an atomic rename).
 
     If out_dir did not exist and nothing was placed in it, it is removed again: a failed run leaves nothing.
+    Its name carries this process's id, so a later run can tell the leftovers of a killed run from a live one.
     """
     created = [d for d in [out_dir, *out_dir.parents] if not d.exists()]  # deepest first
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".edgevt-staging-", dir=out_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     try:
         yield tmp
     finally:

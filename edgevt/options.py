@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import click
 
-from edgevt.parity import Precision, Thresholds
+from edgevt.limits import SEED_MAX, THREADS_MAX, TOLERANCE_RANGES, tolerance_value
+from edgevt.parity import Precision
 
 PRECISIONS = ["fp32", "fp16", "int8", "int8-dynamic", "int8-static", "int8-weights", "palettize"]
 
@@ -30,7 +32,8 @@ weights_options = _stack(
         "cache (honours HF_HUB_OFFLINE); random: seeded weights scaled to give logits of ordinary size; PATH: a local "
         "HF model directory (checked to hold this model) or a .safetensors file.",
     ),
-    click.option("--seed", type=int, help="Seed for random weights and noise inputs (default 0)."),
+    click.option("--seed", type=click.IntRange(0, SEED_MAX),
+                 help="Seed for random weights and noise inputs, 0 .. 2**64-1 (default 0; validate: the report's)."),
 )
 
 profile_option = click.option(
@@ -59,18 +62,32 @@ def _parse_pairs(ctx, param, values):
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
         import yaml
 
-        out[key.strip()] = yaml.safe_load(raw)
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{item!r}: cannot read the value {raw!r} (a number, true/false or text)", ctx=ctx, param=param) from None
     return out
 
 
 def _parse_tolerances(ctx, param, values):
-    pairs = _parse_pairs(ctx, param, values)
-    for key, value in pairs.items():
-        if key not in Thresholds.keys():
-            raise click.BadParameter(f"unknown tolerance {key!r}; allowed: {', '.join(Thresholds.keys())}", ctx=ctx, param=param)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise click.BadParameter(f"tolerance {key} needs a number, got {value!r}", ctx=ctx, param=param)
-    return pairs
+    """Finite and within their meaning (edgevt.limits): a NaN or a cosine of 1.1 would make parity meaningless."""
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
+        number, problem = tolerance_value(key.strip(), raw)
+        if problem:
+            raise click.BadParameter(problem, ctx=ctx, param=param)
+        out[key.strip()] = number
+    return out
+
+
+def finite(ctx, param, value):
+    """Click's FloatRange lets nan and inf through."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
+    return value
 
 
 tolerance_option = click.option(
@@ -79,7 +96,8 @@ tolerance_option = click.option(
     multiple=True,
     callback=_parse_tolerances,
     metavar="KEY=VALUE",
-    help=f"Override a parity threshold ({', '.join(Thresholds.keys())}); repeatable.",
+    help=f"Override a parity threshold ({', '.join(TOLERANCE_RANGES)}); repeatable. atol, rtol >= 0; min_cosine and "
+    "min_top1 between 0 and 1.",
 )
 
 target_option_option = click.option(
@@ -91,14 +109,16 @@ target_option_option = click.option(
     help="A target option, e.g. opset=17, exporter=torchscript, dynamic_batch=true; repeatable.",
 )
 
+threads_option = click.option("--threads", type=click.IntRange(1, THREADS_MAX), help="Runtime threads (default: all logical CPUs).")
+
 bench_options = _stack(
     click.option("--runs", type=click.IntRange(min=1), help="At least this many timed runs per runtime (default 10)."),
     click.option("--warmup", type=click.IntRange(min=0), help="Untimed runs per runtime before timing (default 5; export, matrix: 3)."),
-    click.option("--min-time", "min_time_s", type=click.FloatRange(min=0),
+    click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), callback=finite,
                  help="Sample at least this many seconds (default 2; export, matrix: 1)."),
-    click.option("--max-time", "max_time_s", type=click.FloatRange(min=0),
+    click.option("--max-time", "max_time_s", type=click.FloatRange(min=0), callback=finite,
                  help="Stop sampling after this many seconds even if the median is not yet known to ±2% (default 30; export, matrix: 10)."),
-    click.option("--threads", type=click.IntRange(min=1), help="Runtime threads (default: all logical CPUs)."),
+    threads_option,
 )
 
 

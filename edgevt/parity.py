@@ -135,6 +135,14 @@ def output_metrics(name: str, ref: np.ndarray, cand: np.ndarray, th: Thresholds)
     )
 
 
+def digits_apart(value: float, limit: float, decimals: int) -> str:
+    """value with enough decimals to tell it from limit: "cosine 0.99999994 < 1.0", never "cosine 1.0000000 < 1.0"."""
+    if value != limit and math.isfinite(value) and math.isfinite(limit):
+        while decimals < 17 and f"{value:.{decimals}f}" == f"{limit:.{decimals}f}":
+            decimals += 1
+    return f"{value:.{decimals}f}"
+
+
 def _output_failures(m: OutputParity, th: Thresholds) -> list[str]:
     out = []
     if m.nonfinite:
@@ -144,9 +152,9 @@ def _output_failures(m: OutputParity, th: Thresholds) -> list[str]:
             f"{m.name}: {m.allclose_violations} elements outside atol={th.atol} rtol={th.rtol} (max_abs {m.max_abs:.3g})"
         )
     if th.min_cosine is not None and not m.cosine >= th.min_cosine:
-        out.append(f"{m.name}: cosine {m.cosine:.7f} < {th.min_cosine}")
+        out.append(f"{m.name}: cosine {digits_apart(m.cosine, th.min_cosine, 7)} < {th.min_cosine}")
     if th.min_psnr_db is not None and not m.psnr_db >= th.min_psnr_db:
-        out.append(f"{m.name}: PSNR {m.psnr_db:.1f} dB < {th.min_psnr_db} dB")
+        out.append(f"{m.name}: PSNR {digits_apart(m.psnr_db, th.min_psnr_db, 1)} dB < {th.min_psnr_db} dB")
     return out
 
 
@@ -212,7 +220,8 @@ def compare(
             report.top5_agreement = topk_agreement(ref, cand, min(5, ref.shape[-1]))
             if thresholds.min_top1 is not None and report.top1_agreement < thresholds.min_top1:
                 report.failures.append(
-                    f"{class_output}: top-1 agreement {report.top1_agreement:.1%} < {thresholds.min_top1:.0%} on {len(ref)} photos"
+                    f"{class_output}: top-1 agreement {digits_apart(100 * report.top1_agreement, 100 * thresholds.min_top1, 1)}% "
+                    f"< {100 * thresholds.min_top1:g}% on {len(ref)} photos"
                 )
     report.status = "fail" if report.failures else "pass"
     return report

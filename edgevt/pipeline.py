@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -15,7 +16,8 @@ from edgevt import report as reports
 from edgevt.bench import BenchSettings
 from edgevt.envinfo import environment
 from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeCannotLoad, RuntimeUnavailable, UsageError
-from edgevt.fsio import place, sha256_file, size_bytes, staging_dir
+from edgevt.fsio import place, remove_path, remove_stale_staging, sha256_file, size_bytes, staging_dir, writable_problem
+from edgevt.limits import check_seed, check_tolerances
 from edgevt.parity import DEFAULT_THRESHOLDS, ParityReport, Precision, compare
 
 Log = Callable[[str], None]
@@ -153,6 +155,48 @@ def artifact_info(path: Path) -> dict:
     return {"path": str(path), "bytes": size_bytes(path), "sha256": sha256_file(path)}
 
 
+def check_makes(target, precision: Precision) -> None:
+    if precision not in target.precisions:
+        raise UsageError(f"target {target.name} does not support {precision.value}",
+                         f"{target.name} makes {', '.join(p.value for p in target.precisions)}")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Probed before the reference is built: a read-only --out fails in a second, not after the export."""
+    problem = writable_problem(out_dir)
+    if problem:
+        raise UsageError(f"--out {out_dir}: {problem}", "pass --out with a directory you can write to")
+
+
+def _superseded(final: Path, rejected: Path) -> list[Path]:
+    """What a passing export makes stale: the artifact's rejected twin, and a failed report about either of them."""
+    stale = [rejected] if rejected.exists() else []
+    failed_json = final.parent / f"report{reports.FAILED_SUFFIX}.json"
+    try:
+        about = Path(json.loads(failed_json.read_text()).get("artifact", {}).get("path", "")).name
+    except (OSError, ValueError, AttributeError):
+        about = None  # no failed report, or one edgevt cannot read: leave it alone
+    if about in (final.name, rejected.name):
+        stale += sorted(final.parent.glob(f"report{reports.FAILED_SUFFIX}.*"))
+    return stale
+
+
+def _remove_superseded(final: Path, rejected: Path, log: Log) -> list[str]:
+    stale = _superseded(final, rejected)
+    for path in stale:
+        remove_path(path)
+    if stale:
+        log(f"removed what this export supersedes: {', '.join(p.name for p in stale)}")
+    return [p.name for p in stale]
+
+
+def _remove_stale_staging(out_dir: Path, log: Log) -> list[str]:
+    stale = remove_stale_staging(out_dir)
+    if stale:
+        log(f"removed {len(stale)} staging director{'y' if len(stale) == 1 else 'ies'} left by a killed run: {', '.join(stale)}")
+    return stale
+
+
 def export(
     model: str,
     target_name: str,
@@ -170,17 +214,21 @@ def export(
     from edgevt.models.loading import for_artifact
 
     target = get_target(target_name)
-    require(target)
     precision = precision or target.default_precision
-    if precision not in target.precisions:
-        raise UsageError(f"target {target.name} does not support {precision.value}", f"choose one of {', '.join(p.value for p in target.precisions)}")
+    check_makes(target, precision)
     opts = target.parse_options(options)
     input_kind = opts.get("input_type", "tensor")
     seed = 0 if seed is None else seed
+    check_seed(seed)
+    tolerances = check_tolerances(tolerances)
+    _check_out_dir(out_dir)
+    require(target)
     ref = make_reference(model, weights or "pretrained", seed, log, input_kind, input_size)
     spec = ref.loaded.spec
     shipped = for_artifact(ref.loaded, input_kind)  # image input: the checkpoint's normalisation goes inside the artifact
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
+    rejected = final.with_name(final.stem + ".rejected" + final.suffix)
+    stale = _remove_stale_staging(out_dir, log)
     with staging_dir(out_dir) as tmp:
         result = target.export(shipped, ref.samples.as_artifact_samples(input_kind), precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
@@ -197,8 +245,10 @@ def export(
             else {"status": "skipped", "reason": "--no-bench"}
         )
         failed = parity.status == "fail"
-        dest = final.with_name(final.stem + ".rejected" + final.suffix) if failed else final
+        dest = rejected if failed else final
         place(staged, dest)
+    superseded = [] if failed else _remove_superseded(final, rejected, log)
+    cleanup = {"stale_staging": stale, "superseded": superseded} if stale or superseded else {}
     rep = reports.new_report(
         "export",
         model=shipped.describe(),
@@ -210,6 +260,7 @@ def export(
         parity=parity.to_dict(),
         latency=latency,
         environment=environment(threads),
+        **({"cleanup": cleanup} if cleanup else {}),
     )
     json_path, _ = reports.write(rep, out_dir, failed=failed)
     messages = []
@@ -249,12 +300,15 @@ def _merge_and_write(artifact_path: Path, command: str, failed: bool, **sections
 
 
 def require_artifact(path: Path):
+    """The artifact's target, once the file is known to be a readable artifact of its format (else exit 2)."""
+    from edgevt.artifacts import check_artifact
     from edgevt.exporters import require, target_for_artifact
 
     if not path.exists():
         raise UsageError(f"artifact {path} does not exist", "pass the path that `edgevt export` printed")
     target = target_for_artifact(path)
     require(target)
+    check_artifact(target, path)
     return target
 
 
@@ -287,16 +341,23 @@ def recorded_reference(existing: dict, model: str | None, weights: str | None, s
 
 def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str | None, seed: int | None, tolerances: dict,
              threads: int | None, log: Log, runner_options: dict | None = None, input_size: tuple[int, int] | None = None) -> Outcome:
+    from edgevt.artifacts import check_input_shape
     from edgevt.exporters import artifact_input_kind
     from edgevt.models.loading import for_artifact
+
+    if seed is not None:
+        check_seed(seed)
+    tolerances = check_tolerances(tolerances)
 
     target = require_artifact(artifact)
     runner_options = _runner_options(target, runner_options)
     existing = _existing_for(artifact) or {}
     model, weights, seed, input_size = recorded_reference(existing, model, weights, seed, input_size)
     precision = precision or (Precision.parse(existing["precision"]) if existing.get("precision") else target.default_precision)
+    check_makes(target, precision)
     input_kind = artifact_input_kind(target, artifact)
     ref = make_reference(model, weights, seed, log, input_kind, input_size)
+    check_input_shape(target, artifact, ref.samples.batch.shape)
     threads = threads or default_threads()
     parity = check_parity(target, artifact, ref, precision, tolerances, threads, log, runner_options)
     failed = parity.status == "fail"
@@ -320,7 +381,10 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
     """Time an artifact; with --model also torch eager in the same run, for the speed-up ratio.
     With device android[:SERIAL], TFLite's benchmark_model times it on the phone instead."""
     from edgevt.android import parse_device, run_on_device
+    from edgevt.artifacts import check_input_shape
 
+    if seed is not None:
+        check_seed(seed)
     serial = parse_device(device) if device else None
     if serial is not None:
         if model:
@@ -351,6 +415,7 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
     if model:  # torch eager of the same checkpoint: weights and seed as the report beside the artifact records them
         model, weights, seed, _ = recorded_reference(_existing_for(artifact) or {}, model, weights, seed, None)
         ref = make_reference(model, weights, seed, log, kind, tuple(shape[2:4]))
+        check_input_shape(target, artifact, ref.samples.batch.shape)
         baseline = for_artifact(ref.loaded, kind).module
     known = (((_existing_for(artifact) or {}).get("latency") or {}).get("compute_bound") or {}).get("macs")  # from its export
     latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options, macs=None if model else known)

@@ -10,11 +10,11 @@ from typing import Any
 
 from edgevt.bench import BenchSettings
 from edgevt.errors import ProfileError, UsageError
-from edgevt.parity import Precision, Thresholds
+from edgevt.limits import bench_value, tolerance_value
+from edgevt.parity import Precision
 
 TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix"}
 MATRIX_KEYS = ("models", "targets", "precisions", "options")
-BENCH_KEYS = {"runs": int, "warmup": int, "threads": int, "min_time_s": (int, float), "max_time_s": (int, float)}
 
 
 @dataclass
@@ -38,9 +38,16 @@ def bundled_names() -> list[str]:
 def _locate(name_or_path: str) -> tuple[str, str]:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise UsageError(f"profile {name_or_path} is a directory", "pass a YAML file or the name of a bundled profile")
         if not path.is_file():
-            raise UsageError(f"profile file {name_or_path} does not exist")
-        return str(path), path.read_text()
+            raise UsageError(f"profile file {name_or_path} does not exist", f"bundled profiles: {', '.join(bundled_names())}")
+        try:
+            return str(path), path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ProfileError(str(path), "<file>", "not UTF-8 text; a profile is a YAML file") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read profile {name_or_path}: {exc.strerror}") from None
     names = bundled_names()
     if name_or_path not in names:
         close = difflib.get_close_matches(name_or_path, names, n=3)
@@ -49,11 +56,11 @@ def _locate(name_or_path: str) -> tuple[str, str]:
     return f"profiles/{name_or_path}.yaml", res.read_text()
 
 
-def _number(src: str, key: str, value: Any, kinds) -> Any:
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise ProfileError(src, key, f"expected a number, got {value!r}")
-    if value < 0:
-        raise ProfileError(src, key, f"must not be negative, got {value!r}")
+def _checked(src: str, key: str, result: tuple) -> Any:
+    """The CLI's rules (edgevt.limits) for a profile value: the same value is refused the same way in both places."""
+    value, problem = result
+    if problem:
+        raise ProfileError(src, key, problem)
     return value
 
 
@@ -74,6 +81,8 @@ def load_profile(name_or_path: str) -> Profile:
     if "target" in data:
         from edgevt.exporters import get_target
 
+        if not isinstance(data["target"], str):
+            raise ProfileError(src, "target", f"expected a target name, got {data['target']!r}")
         try:
             get_target(str(data["target"]))
         except UsageError as exc:
@@ -84,6 +93,7 @@ def load_profile(name_or_path: str) -> Profile:
             prof.precision = Precision.parse(str(data["precision"]), prof.target)
         except ValueError:
             raise ProfileError(src, "precision", f"{data['precision']!r} is not one of {', '.join(p.value for p in Precision)}") from None
+        _check_target_makes(src, prof)
     for section in ("options", "tolerances", "bench"):
         if not isinstance(data.get(section, {}), dict):
             raise ProfileError(src, section, "expected a mapping")
@@ -96,13 +106,9 @@ def load_profile(name_or_path: str) -> Profile:
         except UsageError as exc:
             raise ProfileError(src, "options", exc.message) from None
     for key, value in (data.get("tolerances") or {}).items():
-        if key not in Thresholds.keys():
-            raise ProfileError(src, f"tolerances.{key}", f"unknown key; allowed: {', '.join(Thresholds.keys())}")
-        prof.tolerances[key] = _number(src, f"tolerances.{key}", value, (int, float))
+        prof.tolerances[key] = _checked(src, f"tolerances.{key}", tolerance_value(str(key), value))
     for key, value in (data.get("bench") or {}).items():
-        if key not in BENCH_KEYS:
-            raise ProfileError(src, f"bench.{key}", f"unknown key; allowed: {', '.join(BENCH_KEYS)}")
-        prof.bench[key] = _number(src, f"bench.{key}", value, BENCH_KEYS[key])
+        prof.bench[key] = _checked(src, f"bench.{key}", bench_value(str(key), value))
     if "matrix" in data:
         prof.matrix = _matrix_section(src, data["matrix"])
     return prof
@@ -128,6 +134,8 @@ def _matrix_section(src: str, data: Any) -> dict[str, Any]:
         except UsageError as exc:
             raise ProfileError(src, "matrix.targets", exc.message) from None
     for text in out.get("precisions", []):
+        if text == "default":
+            continue
         try:
             Precision.parse(text)
         except ValueError:
@@ -142,6 +150,18 @@ def _matrix_section(src: str, data: Any) -> dict[str, Any]:
             raise ProfileError(src, f"matrix.options.{target_name}", exc.message) from None
     out["options"] = {t: dict(v) for t, v in options.items()}
     return out
+
+
+def _check_target_makes(src: str, prof: Profile) -> None:
+    """A precision the profile's target cannot make is refused here, as `--precision` is on the command line."""
+    if not prof.target or prof.precision is None:
+        return
+    from edgevt.exporters import get_target
+
+    made = get_target(prof.target).precisions
+    if prof.precision not in made:
+        raise ProfileError(src, "precision", f"{prof.target} does not make {prof.precision.value}; it makes "
+                                             f"{', '.join(p.value for p in made)}")
 
 
 def bench_settings(profile: Profile | None, defaults: dict | None = None, **cli: Any) -> BenchSettings:

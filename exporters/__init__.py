@@ -27,9 +27,11 @@ def _modules() -> dict[str, str]:
     extra = {}
     for item in filter(None, (p.strip() for p in os.environ.get(EXTRA_TARGETS_ENV, "").split(","))):
         name, sep, module = item.partition("=")
-        if not sep or not name or not module:
-            raise UsageError(f"${EXTRA_TARGETS_ENV}: {item!r} is not NAME=MODULE")
-        extra[name.strip()] = module.strip()
+        name, module = name.strip(), module.strip()
+        if not sep or not name or not all(part.isidentifier() for part in module.split(".")):
+            raise UsageError(f"${EXTRA_TARGETS_ENV}: {item!r} is not NAME=MODULE (a dotted module name)",
+                             "e.g. EDGEVT_EXTRA_TARGETS=mytarget=mypackage.target")
+        extra[name] = module
     return {**_TARGET_MODULES, **extra}
 
 
@@ -45,7 +47,31 @@ def get_target(name: str):
             f"unknown target {name!r}",
             f"did you mean {', '.join(close)}?" if close else f"targets: {', '.join(modules)}",
         )
-    return importlib.import_module(modules[name]).TARGET
+    if name in _TARGET_MODULES and modules[name] == _TARGET_MODULES[name]:
+        return importlib.import_module(modules[name]).TARGET
+    return _extra_target(name, modules[name])
+
+
+def _extra_target(name: str, module_name: str):
+    """A target from $EDGEVT_EXTRA_TARGETS: a wrong module name or a module without a TARGET is the user's input to fix."""
+    from edgevt.exporters.base import Target
+
+    where = f"${EXTRA_TARGETS_ENV} names {name}={module_name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # includes ModuleNotFoundError: a typo, or the module's own missing dependency
+        raise UsageError(f"{where}, which cannot be imported: {exc}",
+                         f"put the module on PYTHONPATH, or fix or unset {EXTRA_TARGETS_ENV}") from None
+    except SyntaxError as exc:
+        raise UsageError(f"{where}, which has a syntax error: {exc}", f"fix the module or unset {EXTRA_TARGETS_ENV}") from None
+    target = getattr(module, "TARGET", None)
+    if not isinstance(target, Target):
+        raise UsageError(f"{where}, which defines no TARGET (an edgevt.exporters.base.Target)",
+                         f"define TARGET in {module_name}, or fix or unset {EXTRA_TARGETS_ENV}")
+    if target.name != name:
+        raise UsageError(f"{where}, but that module's TARGET is named {target.name!r}",
+                         f"name it {target.name}={module_name} in {EXTRA_TARGETS_ENV}")
+    return target
 
 
 def missing_requirements(target) -> list[str]:

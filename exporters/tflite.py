@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevt.errors import ExportError, first_line
+from edgevt.errors import ExportError, UsageError, first_line
 from edgevt.exporters.base import ExportResult, Option, Target
 from edgevt.parity import Precision
 
@@ -163,6 +163,8 @@ def _int8_static(src: Path, dst: Path, calib: np.ndarray, input_name: str, optio
 def export(model, samples, precision: Precision, options: dict, workdir: Path, log) -> ExportResult:
     import litert_torch
 
+    if precision not in TARGET.precisions:  # never let another precision fall through to a recipe it did not ask for
+        raise UsageError(f"target tflite does not support {precision.value}", f"tflite makes {', '.join(p.value for p in TARGET.precisions)}")
     fp32 = workdir / "fp32.tflite"
     t0 = time.perf_counter()
     layout = "NHWC" if options["channel_last"] else "NCHW"
@@ -306,7 +308,8 @@ def input_shape(artifact: Path) -> list:
 TARGET = Target(
     name="tflite",
     suffix=".tflite",
-    precisions=tuple(Precision),
+    # What ai-edge-quantizer makes here; Core ML's int8-weights and palettize have no TFLite recipe in edgevt.
+    precisions=(Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC),
     options=OPTIONS,
     requires=("litert_torch", "ai_edge_litert", "ai_edge_quantizer"),
     install_hint="pip install litert-torch ai-edge-litert ai-edge-quantizer",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # No GEMM probe per test (seconds each, and never into the user's cache): pinned rates; tests of the probe unset it.
 os.environ.setdefault("EDGEVT_GEMM_GFLOPS", "onnxruntime=100,torch=50")
+# Run logs of in-process CLI calls go to a temporary directory, not ~/.local/state/edgevt/logs.
+os.environ.setdefault("EDGEVT_LOG_DIR", tempfile.mkdtemp(prefix="edgevt-test-logs-"))
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from edgevt.models import registry  # noqa: E402

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,11 +18,15 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
               exclude: tuple[str, ...] = ()) -> MatrixPlan:
     """Command line over profile over defaults; everything is validated here, before the first cell runs."""
     from edgevt.exporters import get_target, require
+    from edgevt.limits import check_seed, check_tolerances
     from edgevt.profiles import bench_settings, load_profile
 
-    prof = load_profile(profile) if profile else None
     weights = weights or "pretrained"
     seed = 0 if seed is None else seed
+    check_seed(seed)
+    tolerances = check_tolerances(tolerances)
+    check_weights(weights)
+    prof = load_profile(profile) if profile else None
     section = prof.matrix if prof else {}
     model_names = split_list(models) or section.get("models") or []
     target_names = split_list(targets) or section.get("targets") or ([prof.target] if prof and prof.target else ["onnx"])
@@ -49,10 +52,27 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     return plan
 
 
+def check_weights(weights: str) -> None:
+    """A weights path that is not there would fail every cell, each cached as an error: refuse it before any cell runs."""
+    if weights not in ("pretrained", "random") and not Path(weights).exists():
+        raise UsageError(f"weights path {weights!r} does not exist", "pass pretrained, random, or a local HF model directory or .safetensors file")
+
+
+def check_writable(out_dir: Path, cache_dir: Path) -> None:
+    from edgevt.fsio import writable_problem
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file", "pass a directory for the matrix's reports")
+    for flag, directory in (("--out", out_dir), ("--cache-dir", cache_dir)):
+        problem = writable_problem(directory)
+        if problem:
+            raise UsageError(f"{flag} {directory}: {problem}", f"pass {flag} with a directory you can write to")
+
+
 class Progress:
     """One bar over the cells on a terminal; one line per finished cell otherwise (CI logs)."""
 
-    def __init__(self, echo: Callable[[str], None] | None, tty: bool):
+    def __init__(self, echo: Callable[..., None] | None, tty: bool):
         self.echo, self.tty = echo, tty
         self.total = self.done = 0
         self.started = time.perf_counter()
@@ -70,9 +90,8 @@ class Progress:
     def _show(self, text: str, keep: bool) -> None:
         if self.echo is None:
             return
-        if self.tty:
-            sys.stderr.write("\r\033[K" + text + ("\n" if keep else ""))
-            sys.stderr.flush()
+        if self.tty:  # echo(text, nl): the CLI's terminal stream, which other libraries' output never reaches
+            self.echo("\r\033[K" + text, keep)
         elif keep:
             self.echo(text)
 
@@ -117,8 +136,7 @@ def run(plan: MatrixPlan, out_dir: Path, cache_dir: Path | None, echo: Callable[
     from edgevt.matrix.cache import Cache, default_root
     from edgevt.matrix.runner import exit_code, run_matrix
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} is a file", "pass a directory for the matrix's reports")
+    check_writable(out_dir, cache_dir or default_root())
     cache = Cache(cache_dir or default_root())
     env = environment(plan.bench.threads)
     state: dict = {}
