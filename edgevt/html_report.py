@@ -267,6 +267,8 @@ def _ship_html(facts: list[dict], models: list[str]) -> str:
 
 
 def _header_html(report: dict, facts: list[dict]) -> str:
+    from edgevt.matrix.reports import by_kind, hostnames
+
     m, env, summary = _d(report.get("matrix")), _d(report.get("environment")), _d(report.get("summary"))
     bench = _d(m.get("bench"))
 
@@ -274,12 +276,14 @@ def _header_html(report: dict, facts: list[dict]) -> str:
         return "—" if d.get(key) is None else d[key]
 
     lists = {k: [str(x) for x in m.get(k) or []] or sorted({f[k[:-1]] for f in facts}) for k in ("models", "targets", "precisions")}
+    ran = [f"{kind}: {', '.join(hostnames(cells))}" for kind, cells in by_kind([c for c in report.get("cells") or [] if isinstance(c, dict)]) if kind]
     pkgs = "".join(f", {k} {v}" for k, v in _d(env.get("packages")).items())
     meta = [*((k, ", ".join(v) or "—") for k, v in lists.items()), ("weights", f"{g(m, 'weights')}, seed {g(m, 'seed')}"),
             ("profile", m.get("profile") or "none (built-in defaults)"),
             ("bench", f"{g(bench, 'runs')} runs after {g(bench, 'warmup')} warm-up, {g(bench, 'threads')} threads"),
             ("created", g(report, "created")), ("command", " ".join(["edgevt", *[str(a) for a in report.get("argv") or []]])),
             ("machine", f"{g(env, 'host_cpu')} ({g(env, 'logical_cpus')} logical CPUs, {g(env, 'machine')}), {g(env, 'os')}"),
+            *(("cells ran on", "; ".join(ran)),) * bool(ran),
             ("software", f"edgevt {g(env, 'edgevt')}, Python {g(env, 'python')}{pkgs}")]
     chips = [f'<span style="background:{STATUS_COLOURS[s]}"{"" if n else " class=zero"}>{s} {esc(n)}</span>'
              for s in STATUSES for n in [summary.get(s, sum(f["status"] == s for f in facts))]]

@@ -195,3 +195,36 @@ def test_allow_missing_lists_the_missing_cells_as_pending(cli_env):
     assert [c["status"] for c in rep["cells"]] == ["pass", "pass", "pending", "pending"]
     assert rep["cells"][2]["error"]["type"] == "MissingShard" and rep["matrix"]["missing_shards"] == [2, 3]
     assert "(missing: 2/3, 3/3)" in (cli_env / "out" / "report.md").read_text()
+
+
+def test_merging_imports_no_converter(cli_env):
+    """The merge job of a CI workflow installs edgevt without its converters (docs/examples/matrix-shards.yml)."""
+    import subprocess
+    import sys
+
+    a = _shard(cli_env, "a", 1, 1, PLAN)
+    code = ("import sys; from edgevt.cli import main; sys.argv = ['edgevt', '-q', 'merge', sys.argv[1], '--out', sys.argv[2]]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "heavy = {'torch', 'transformers', 'onnx', 'onnxruntime', 'coremltools', 'scipy', 'ai_edge_litert'} & set(sys.modules)\n"
+            "assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code, a, str(cli_env / "out")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (cli_env / "out" / "index.html").is_file()
+
+
+def test_the_example_workflow_runs_every_shard_once_with_a_valid_command():
+    import yaml
+
+    from edgevt.cli import matrix as matrix_command
+
+    root = Path(__file__).parent.parent
+    workflow = yaml.safe_load((root / "docs" / "examples" / "matrix-shards.yml").read_text())
+    shard_job, merge_job = workflow["jobs"]["shard"], workflow["jobs"]["merge"]
+    shards = shard_job["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1)) and shard_job["strategy"]["fail-fast"] is False
+    command = next(step["run"] for step in shard_job["steps"] if "edgevt matrix" in step.get("run", ""))
+    assert f"--shard ${{{{ matrix.shard }}}}/{len(shards)}" in command
+    args = command.replace("${{ matrix.shard }}", "1").split()[2:]
+    ctx = matrix_command.make_context("matrix", args)  # every option exists and parses
+    assert ctx.params["shard"] == f"1/{len(shards)}"
+    assert merge_job["needs"] == "shard" and any("edgevt merge shards/shard-*" in step.get("run", "") for step in merge_job["steps"])

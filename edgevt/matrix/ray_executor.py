@@ -10,6 +10,7 @@ times); after that the cell is reported as crashed — never dropped, never pass
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -104,24 +105,37 @@ class RayExecutor:
         return None
 
     def __enter__(self) -> "RayExecutor":
+        return self  # Ray starts (or is connected to) only when a cell has to run: a run served from the cache needs none
+
+    def _connect(self) -> None:
+        """Ray's own messages go to DIR/logs/ray.log, not to the user's terminal: its loggers, and what its driver
+        thread prints to stdout (errors such as a node's raylet dying; edgevt itself prints nothing there during a run,
+        so --json stays clean). ray.init clears the "ray" logger's handlers while it starts, so during that call its
+        messages reach logging.lastResort: pointed at the file too."""
         import ray
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.FileHandler(self.log_dir / "ray.log")
+        self._log = open(self.log_dir / "ray.log", "a", buffering=1)
+        self._stdout = contextlib.redirect_stdout(self._log)
+        self._stdout.__enter__()
+        self._handler = logging.StreamHandler(self._log)
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ray_logger = logging.getLogger("ray")
-        ray_logger.addHandler(self._handler)
-        ray_logger.propagate = False  # Ray's messages go to DIR/logs/ray.log, not to the user's terminal
+        self._saved = ray_logger.handlers[:], ray_logger.propagate
         if ray.is_initialized():
-            return self  # a caller's own Ray session: use it, and leave it running
+            ray_logger.handlers, ray_logger.propagate = [self._handler], False
+            return  # a caller's own Ray session: use it, and leave it running
+        last_resort, logging.lastResort = logging.lastResort, self._handler
         try:
             ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False,
                      runtime_env={"env_vars": forwarded_env()}, namespace="edgevt")
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            self.__exit__()
             raise UsageError(f"cannot connect to the Ray cluster at {self.address}: {first_line(exc)}",
                              "pass the head's GCS address (HOST:6379) with --ray-address, or leave it out to start a local Ray") from None
+        finally:
+            logging.lastResort = last_resort
+            ray_logger.handlers, ray_logger.propagate = [self._handler], False
         self._owned = True
-        return self
 
     def __exit__(self, *exc) -> None:
         import ray
@@ -130,9 +144,10 @@ class RayExecutor:
             ray.shutdown()
             self._owned = False
         if self._handler:
-            logging.getLogger("ray").removeHandler(self._handler)
-            logging.getLogger("ray").propagate = True
-            self._handler.close()
+            ray_logger = logging.getLogger("ray")
+            ray_logger.handlers, ray_logger.propagate = self._saved
+            self._stdout.__exit__(None, None, None)
+            self._log.close()
             self._handler = None
 
     def _alive_nodes(self) -> list[dict]:
@@ -160,6 +175,7 @@ class RayExecutor:
 
         from edgevt.matrix.cost import cell_resources
 
+        self._connect()
         remote = ray.remote(run_on_node)
         caps = {t: self._memory_cap(t) for t in {task.threads for task in tasks}}
         pending = {}

@@ -37,7 +37,12 @@ def by_kind(entries: list) -> list[tuple[str | None, list]]:
 
 
 def hostnames(entries: list) -> list[str]:
-    return sorted({str(e["host"].get("hostname")) for e in entries if isinstance(e.get("host"), dict)})
+    """Each machine that ran these cells: its hostname, and on a Ray cluster the node's id (short)."""
+    def name(host: dict) -> str:
+        node = host.get("node") if isinstance(host.get("node"), dict) else {}
+        return f"{host.get('hostname')}" + (f" node {str(node['id'])[:8]}" if node.get("id") else "")
+
+    return sorted({name(e["host"]) for e in entries if isinstance(e.get("host"), dict)})
 
 
 def worst_cosine(entry: dict) -> float | None:
