@@ -26,13 +26,15 @@ RUN = ["--weights", "random", "--runs", "3", "--warmup", "1", "--threads", "1", 
 
 @pytest.fixture
 def ray_env(env, monkeypatch):
-    """The fault targets and a slow ONNX target; Ray without token auth (Ray would otherwise write ~/.ray/auth_token),
-    and a local Ray instance's session files in a short temp dir of the test's own (Ray's sockets need short paths)."""
+    """The fault targets and a slow ONNX target; Ray without token auth (Ray would otherwise write ~/.ray/auth_token);
+    a local Ray instance's session files in a short temp dir of the test's own (Ray's sockets need short paths)."""
     monkeypatch.setenv("EDGEVT_EXTRA_TARGETS", FAULTS + ",slow=slow_onnx")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     ray_tmp = tempfile.mkdtemp(prefix="evl", dir="/tmp")
     monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
+    (env / "nodes-tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(env / "nodes-tmp"))  # the nodes' scratch (a killed node leaves its cell's behind)
     yield env
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
@@ -168,3 +170,12 @@ def test_ctrl_c_cancels_the_cells_in_flight_and_stops_the_local_ray(ray_env):
     assert alive == []  # the local Ray instance went down with the run
     assert "run the same command again to resume" in proc.stderr.read().decode()
     assert json.loads((out / "report.json").read_text())["cells"][0]["status"] == "pending"
+
+
+def test_an_address_where_nothing_answers_exits_2_and_writes_nothing(ray_env):
+    from ray_cluster import free_port
+
+    out = ray_env / "run"
+    result = edgevt("matrix", "--out", str(out), *RUN, "-m", "tiny-swiftformer", "-t", "broken", "--ray-address", f"127.0.0.1:{free_port()}")
+    assert result.exit_code == 2 and "nothing answers at --ray-address" in result.stderr
+    assert not out.exists()

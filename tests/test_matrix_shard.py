@@ -85,6 +85,21 @@ def test_a_bad_shard_exits_2_before_anything_is_written(env):
     assert not out.exists() and not (env / "cache").exists()
 
 
+def test_ray_options_without_the_ray_executor_exit_2_before_anything_is_written(env):
+    out = env / "out"
+    result = edgevt("matrix", "--weights", "random", "--out", str(out), *ARGS, "--ray-label", "edgevt-kind=m7i")
+    assert result.exit_code == 2 and "need --executor ray" in result.stderr and not out.exists()
+
+
+def test_the_ray_executor_without_ray_exits_3_with_the_install_hint(env, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError, as where it is not installed
+    out = env / "out"
+    result = edgevt("matrix", "--weights", "random", "--out", str(out), *ARGS, "--executor", "ray")
+    assert result.exit_code == 3 and "pip install 'edgevt[ray]'" in result.stderr and not out.exists()
+
+
 # --- shards run, then merged --------------------------------------------------------------------------------
 
 def _comparable(report: dict) -> list[tuple]:

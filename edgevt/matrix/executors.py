@@ -52,6 +52,9 @@ class Executor(Protocol):
     def describe(self) -> dict:
         """The executor as report.json's matrix.executor records it."""
 
+    def prepare(self, tasks: list[CellTask]) -> None:
+        """Whatever can fail as bad usage (no such cluster, no node that fits), before the first report is written."""
+
     def run(self, tasks: list[CellTask], cache, started: Started, finished: Finished) -> None:
         """Run every task; call finished(task, result) on this thread as each one ends (the result carries its "host")."""
 
@@ -166,6 +169,9 @@ class LocalExecutor:
 
     def describe(self) -> dict:
         return {"name": self.name}
+
+    def prepare(self, tasks: list[CellTask]) -> None:
+        return None
 
     def run(self, tasks: list[CellTask], cache, started: Started, finished: Finished) -> None:
         for task in tasks:

@@ -72,6 +72,21 @@ def run_on_node(job: dict, shipped: bytes | None, timeout: float | None, shown_l
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """ray.init waits for an unreachable head for minutes, printing native warnings: a HOST:PORT that does not answer
+    is refused up front."""
+    import socket
+
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", or an address form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UsageError(f"nothing answers at --ray-address {address} ({exc.strerror or exc})",
+                         "pass the head's address as `ray start --head` printed it (HOST:PORT), or `auto` on a node of the cluster") from None
+
+
 def _lost(exc: BaseException, why: str, hint: str) -> dict:
     return {"status": "crashed", "seconds": None, "host": None, "error": {
         "type": "NodeLost", "message": f"{why} ({type(exc).__name__}: {first_line(exc)})" if exc else why, "hint": hint,
@@ -89,6 +104,7 @@ class RayExecutor:
         self.address, self.labels = address, dict(labels)
         self.log_dir = log_dir or Path("runs/matrix/logs")
         self._owned = False
+        self._caps: dict[int, int] = {}
         self._handler: logging.Handler | None = None
         self._nodes: dict[str, dict] = {}
 
@@ -114,6 +130,8 @@ class RayExecutor:
         messages reach logging.lastResort: pointed at the file too."""
         import ray
 
+        if not ray.is_initialized():
+            _check_reachable(self.address)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_dir / "ray.log", "a", buffering=1)
         self._stdout = contextlib.redirect_stdout(self._log)
@@ -170,24 +188,27 @@ class RayExecutor:
                              "pass --threads N with N at most a node's CPUs, fix --ray-label, or add a node that has them")
         return int(max(n["Resources"].get("memory", 0) for n in fitting))
 
+    def prepare(self, tasks: list[CellTask]) -> None:
+        """Connect (or start a local Ray) and check that some live node can take these cells."""
+        self._connect()
+        self._caps = {t: self._memory_cap(t) for t in {task.threads for task in tasks}}
+
     def run(self, tasks: list[CellTask], cache, started: Started, finished: Finished) -> None:
         import ray
 
         from edgevt.matrix.cost import cell_resources
 
-        self._connect()
         remote = ray.remote(run_on_node)
-        caps = {t: self._memory_cap(t) for t in {task.threads for task in tasks}}
         pending = {}
-        for task in tasks:
-            need = cell_resources(task.spec, task.threads)
-            options = {"num_cpus": need["num_cpus"], "memory": min(need["memory"], caps[task.threads]),
-                       "max_retries": RETRIES, "retry_exceptions": False, "name": f"edgevt-cell {task.cell.id}"}
-            if self.labels:
-                options["label_selector"] = self.labels
-            ref = remote.options(**options).remote(task.job, self._ship(task), task.timeout, str(task.log_path))
-            pending[ref] = task
         try:
+            for task in tasks:
+                need = cell_resources(task.spec, task.threads)
+                options = {"num_cpus": need["num_cpus"], "memory": min(need["memory"], self._caps[task.threads]),
+                           "max_retries": RETRIES, "retry_exceptions": False, "name": f"edgevt-cell {task.cell.id}"}
+                if self.labels:
+                    options["label_selector"] = self.labels
+                ref = remote.options(**options).remote(task.job, self._ship(task), task.timeout, str(task.log_path))
+                pending[ref] = task
             self._collect_all(pending, cache, finished)
         except BaseException:  # Ctrl-C: the cells in flight stop with the run
             for ref in pending:

@@ -97,12 +97,14 @@ def run_matrix(plan: MatrixPlan, cache: Cache, out_dir: Path, write: Callable[[l
     executor = executor or LocalExecutor()
     cache.clean_stale()
     entries = plan_entries(plan, cache, out_dir, retry_failed, not (fresh or remeasure), executor)
-    write(entries)
-    progress.begin(entries)
     position = {cell.id: i for i, cell in enumerate(plan.cells)}
     tasks = [CellTask(cell, plan.specs[cell.model], _job(plan, cell, cache, entry["artifact_key"], out_dir, fresh),
                       out_dir / "logs" / log_name(cell), plan.cell_timeout_s, plan.bench.threads)
              for cell, entry in zip(plan.cells, entries) if entry["status"] == "pending"]
+    if tasks:
+        executor.prepare(tasks)
+    write(entries)
+    progress.begin(entries)
 
     def finished(task: CellTask, result: dict) -> None:
         i = position[task.cell.id]
