@@ -41,9 +41,9 @@ def model_size(spec) -> tuple[float, float]:
     """(GMACs, millions of parameters): published figures when the registry has them, else counted."""
     if spec.paper_gmacs is not None and spec.paper_params_m is not None:
         return float(spec.paper_gmacs), float(spec.paper_params_m)
-    size = int(dict(spec.config).get("image_size") or 224)
-    counted = _counted(spec.family.config_class, spec.family.model_class, json.dumps(dict(spec.config), sort_keys=True, default=str),
-                       (1, 3, size, size))
+    model_class = getattr(spec, "model_class", None) or spec.family.model_class  # a checkpoint's own class (e.g. a backbone)
+    counted = _counted(spec.family.config_class, model_class, json.dumps(dict(spec.config), sort_keys=True, default=str),
+                       tuple(spec.input_shape))
     gmacs = spec.paper_gmacs if spec.paper_gmacs is not None else counted[0]
     params = spec.paper_params_m if spec.paper_params_m is not None else counted[1]
     return float(gmacs), float(params)
