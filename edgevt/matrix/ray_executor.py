@@ -64,7 +64,9 @@ def run_on_node(job: dict, shipped: bytes | None, timeout: float | None, shown_l
         work.mkdir()
         if shipped is not None:
             unpack(shipped, artifact_dir)
-        result = run_cell_process({**job, "artifact_dir": str(artifact_dir)}, work, log, timeout, Path(shown_log))
+        # the driver's cache paths mean nothing here: the node's own (its host's GEMM probe, if the worker keeps one, too)
+        node_job = {**job, "artifact_dir": str(artifact_dir), "cache_root": str(node_cache.root)}
+        result = run_cell_process(node_job, work, log, timeout, Path(shown_log))
         made = pack(artifact_dir) if shipped is None and (artifact_dir / ENTRY).is_file() else None
         return {"result": result, "artifact": made, "log": log.read_bytes() if log.is_file() else b"",
                 "node": {**describe_host("ray"), "node_id": ray.get_runtime_context().get_node_id()}}
