@@ -316,19 +316,30 @@ Exit codes:
 @click.option("--retry-failed", is_flag=True, help="Recompute cells whose cached result is an error or a crash.")
 @click.option("--fresh", is_flag=True, help="Ignore the cache: re-export and re-measure every cell (the cache is then updated).")
 @click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
+@click.option("--shard", metavar="K/N", help="Run only shard K of N: the cells split into N shares of about equal expected cost (model "
+              "GMACs x target and precision), the same on every machine for the same command line. `edgevt merge` combines them.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: one cell after another on this machine; ray: each cell a Ray task on a cluster (pip install 'edgevt[ray]').")
+@click.option("--ray-address", metavar="HOST:PORT|auto", help="The Ray cluster's address (auto: the cluster this machine is in). "
+              "Without it, a local Ray instance is started for the run.")
+@click.option("--ray-label", "ray_labels", multiple=True, metavar="KEY=VALUE",
+              help="Run cells only on Ray nodes with this label (ray start --labels KEY=VALUE), e.g. edgevt-kind=m7i to time "
+                   "every cell on one machine class; repeatable.")
 @json_option
 @click.pass_context
 def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, max_time_s, threads,
-           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
+           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, shard, executor, ray_address, ray_labels, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
     Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
     Finished cells are cached by content (model config, weights digest, target, precision, options, tool
     and edgevt versions): a repeated or interrupted run reuses them and computes only what is missing.
+    Across machines: --shard K/N in N CI jobs, then `edgevt merge`; or --executor ray on a Ray cluster.
 
     \b
     edgevt matrix -m swiftformer-xs,swin-tiny -t onnx,tflite -p fp32,int8 --weights random
     edgevt matrix --profile android-cpu -m 'swiftformer-*' --weights random
+    edgevt matrix -m 'swin*' -t onnx,tflite --weights random --shard 2/4 --out runs/shard-2
     Options: KEY=VALUE goes to every target that has KEY, TARGET.KEY=VALUE to one (coreml.compute_units=ALL).
     """
     _begin(as_json)
@@ -336,16 +347,57 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
 
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
                         {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "max_time_s": max_time_s, "threads": threads},
-                        cell_timeout, exclude)
+                        cell_timeout, exclude, shard)
     echo = None if ctx.obj.get("quiet") else (lambda line, nl=True: click.echo(line, file=terminal_err(), nl=nl))
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=terminal_err().isatty(), retry_failed=retry_failed, fresh=fresh,
-                          remeasure=remeasure)
+                          remeasure=remeasure, executor=executor, ray_address=ray_address, ray_labels=ray_labels)
     s = report["summary"]
     log = _keep_log(ctx, out_dir / "logs" / "matrix.log")  # beside the cells' logs
     human = (f"matrix: {s['cells']} cells — " + ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "skipped", "error", "crashed", "timeout",
                                                                                   "unsupported") if s[k])
              + f" ({s['cached']} from the cache)\nreports: {out_dir}/report.md, report.json, junit.xml, index.html"
              + (f"\nlog: {log} (other libraries' output)" if log else ""))
+    _emit(ctx, report, human)
+    ctx.exit(code)
+
+
+MERGE_EXIT_HELP = """
+\b
+Exit codes (of the merged cells, as `edgevt matrix` would give them):
+  0  every cell passed (or is unsupported)
+  1  a cell failed parity
+  2  shards of different plans, a shard given twice, overlapping or missing shards, not a matrix report (nothing is written)
+  3  a cell could not run (converter error, crash, timeout)
+"""
+
+
+@cli.command(epilog=MERGE_EXIT_HELP)
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Where the merged report.json, report.md, "
+              "junit.xml and index.html go (and the shards' cell logs, when their directories hold them).")
+@click.option("--allow-missing", is_flag=True, help="Merge even when shards are missing: their cells are listed as pending.")
+@json_option
+@click.pass_context
+def merge(ctx, dirs, out_dir, allow_missing, as_json):
+    """Combine the output directories of `edgevt matrix --shard K/N` runs into one matrix report.
+
+    The shards must come from the same plan (same command line and edgevt: report.json records the plan's
+    digest), each once, without overlap, and all N of them unless --allow-missing. Each cell keeps the
+    host it ran on.
+
+    \b
+    edgevt merge runs/shard-1 runs/shard-2 runs/shard-3 --out runs/matrix
+    """
+    _begin(as_json)
+    from edgevt.matrix.merge import merge as merge_shards
+
+    report, code, missing = merge_shards(list(dirs), out_dir, allow_missing)
+    s = report["summary"]
+    count = report["matrix"]["shards"][0]["count"]
+    human = (f"merged {len(report['matrix']['shards'])} of {count} shards: {s['cells']} cells — "
+             + ", ".join(f"{s[k]} {k}" for k in ("pass", "fail", "skipped", "error", "crashed", "timeout", "unsupported", "pending") if s[k])
+             + (f"\nmissing shards: {', '.join(f'{k}/{count}' for k in missing)} (their cells are pending)" if missing else "")
+             + f"\nreports: {out_dir}/report.md, report.json, junit.xml, index.html")
     _emit(ctx, report, human)
     ctx.exit(code)
 # --- end matrix command ---

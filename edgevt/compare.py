@@ -311,7 +311,14 @@ _RANK = {Verdict.REGRESSION: 3, Verdict.IMPROVEMENT: 2, Verdict.UNCHANGED: 1, Ve
 
 
 def compare_cell(cell_id: str, base: dict, cand: dict, rule: Rule) -> CellComparison:
-    latency = compare_latency(base.get("latency"), cand.get("latency"), rule)
+    from edgevt.matrix.reports import node_kind
+
+    kinds = node_kind(base), node_kind(cand)
+    if None not in kinds and kinds[0] != kinds[1]:  # cells record the machine that timed them (shards, Ray nodes)
+        latency = LatencyComparison(Verdict.NOT_COMPARABLE, _p50(base.get("latency")), _p50(cand.get("latency")),
+                                    reason=f"timed on different kinds of machine ({kinds[0]} vs {kinds[1]})")
+    else:
+        latency = compare_latency(base.get("latency"), cand.get("latency"), rule)
     parity, notes = compare_parity(base, cand, rule)
     if latency.reason and latency.reason != "latency not measured":
         notes.insert(0, latency.reason)

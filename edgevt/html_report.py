@@ -277,6 +277,8 @@ def _timing_text(report: dict) -> str:
 
 
 def _header_html(report: dict, facts: list[dict]) -> str:
+    from edgevt.matrix.reports import by_kind, hostnames
+
     m, env, summary = _d(report.get("matrix")), _d(report.get("environment")), _d(report.get("summary"))
     bench = _d(m.get("bench"))
 
@@ -284,6 +286,7 @@ def _header_html(report: dict, facts: list[dict]) -> str:
         return "—" if d.get(key) is None else d[key]
 
     lists = {k: [str(x) for x in m.get(k) or []] or sorted({f[k[:-1]] for f in facts}) for k in ("models", "targets", "precisions")}
+    ran = [f"{kind}: {', '.join(hostnames(cells))}" for kind, cells in by_kind([c for c in report.get("cells") or [] if isinstance(c, dict)]) if kind]
     pkgs = "".join(f", {k} {v}" for k, v in _d(env.get("packages")).items())
     meta = [*((k, ", ".join(v) or "—") for k, v in lists.items()), ("weights", f"{g(m, 'weights')}, seed {g(m, 'seed')}"),
             ("profile", m.get("profile") or "none (built-in defaults)"),
@@ -292,6 +295,7 @@ def _header_html(report: dict, facts: list[dict]) -> str:
             ("timing", _timing_text(report)),
             ("created", g(report, "created")), ("command", " ".join(["edgevt", *[str(a) for a in report.get("argv") or []]])),
             ("machine", f"{g(env, 'host_cpu')} ({g(env, 'logical_cpus')} logical CPUs, {g(env, 'machine')}), {g(env, 'os')}"),
+            *(("cells ran on", "; ".join(ran)),) * bool(ran),
             ("software", f"edgevt {g(env, 'edgevt')}, Python {g(env, 'python')}{pkgs}")]
     chips = [f'<span style="background:{STATUS_COLOURS[s]}"{"" if n else " class=zero"}>{s} {esc(n)}</span>'
              for s in STATUSES for n in [summary.get(s, sum(f["status"] == s for f in facts))]]
@@ -305,7 +309,7 @@ def _header_html(report: dict, facts: list[dict]) -> str:
 CSS = """
 body{margin:0;background:#fff;color:#1f2328;font:14px/1.45 system-ui,-apple-system,"Segoe UI","DejaVu Sans",sans-serif}
 main{max-width:1180px;margin:0 auto;padding:24px 28px 48px}h1{font-size:22px;margin:0 0 2px}ul.ship{padding-left:20px}
-h2{font-size:17px;margin:30px 0 10px;padding-bottom:4px;border-bottom:1px solid #d1d9e0}ul.ship li{margin:3px 0}.muted{color:#59636e}
+h2{font-size:17px;margin:30px 0 10px;padding-bottom:4px;border-bottom:1px solid #d1d9e0}h2.kind{font-size:19px;margin-top:44px;border-bottom:2px solid #424a53}ul.ship li{margin:3px 0}.muted{color:#59636e}
 .bad{color:#cf222e;font-weight:600}.m{font-weight:600;overflow-wrap:anywhere}dl.meta dd{margin:0;overflow-wrap:anywhere}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 18px;margin:14px 0}dl.meta dt{color:#59636e}
 .chips span{display:inline-block;padding:1px 10px;margin:0 6px 6px 0;border-radius:11px;color:#fff;font-weight:600;font-size:13px}
@@ -328,23 +332,39 @@ pre{white-space:pre-wrap;margin:6px 0 0;padding:8px;background:#f6f8fa;border-ra
 
 def render(report: dict) -> str:
     """The whole page as one string; nothing it shows lives outside it."""
-    facts = [_facts(c) for c in report.get("cells") or [] if isinstance(c, dict)]
-    models, matrix = list(dict.fromkeys(f["model"] for f in facts)), _d(report.get("matrix"))
+    from edgevt.matrix.reports import by_kind, hostnames
+
+    cells = [c for c in report.get("cells") or [] if isinstance(c, dict)]
+    facts = [_facts(c) for c in cells]
+    matrix = _d(report.get("matrix"))
     targets = dict.fromkeys([str(t) for t in matrix.get("targets") or []] + [f["target"] for f in facts])
     spare = iter(PALETTE * (len(targets) // len(PALETTE) + 1))
     colours = {t: TARGET_COLOURS.get(t) or next(spare) for t in targets}
     precisions = dict.fromkeys([str(p) for p in matrix.get("precisions") or []] + [f["precision"] for f in facts])
     shapes = {p: SHAPES[i % len(SHAPES)] for i, p in enumerate(precisions)}
-    figures = "".join(f'<figure id="{i}"><figcaption>{c} <span>{n}</span></figcaption>{svg}</figure>' for i, c, n, svg in [
+    groups = by_kind(cells)
+    if sum(kind is not None for kind, _ in groups) <= 1:
+        body = _sections(facts, colours, shapes, "")
+    else:  # latency is only comparable on one kind of machine: each kind gets its own ranking, plots and table
+        body = "".join((f'<h2 class="kind">On {esc(kind)} <span class="muted">({esc(", ".join(hostnames(group)))})</span></h2>'
+                        if kind else '<h2 class="kind">Not run on any machine <span class="muted">(unsupported, pending, or cached '
+                        'without a host)</span></h2>') + _sections([_facts(c) for c in group], colours, shapes, f"-{i}")
+                       for i, (kind, group) in enumerate(groups, 1))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>edgevt matrix</title><style>{CSS}</style>"
+            f"</head><body><main>{_header_html(report, facts)}{body}</main></body></html>\n")
+
+
+def _sections(facts: list[dict], colours: dict, shapes: dict, suffix: str) -> str:
+    models = list(dict.fromkeys(f["model"] for f in facts))
+    figures = "".join(f'<figure id="{i}{suffix}"><figcaption>{c} <span>{n}</span></figcaption>{svg}</figure>' for i, c, n, svg in [
         ("plot-latency", "Warm latency per target and precision", "bar: p50 · whisker: to p90 · black tick: torch eager p50",
          _latency_svg(facts, models, colours)),
         ("plot-tradeoff", "Latency vs parity error", "lower left is better · hover a point for its numbers",
          _tradeoff_svg(facts, colours, shapes)),
         ("plot-size", "Artifact size", "bytes on disk, MB = 10⁶ bytes", _size_svg(facts, models, colours))])
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>edgevt matrix</title><style>{CSS}</style>"
-            f"</head><body><main>{_header_html(report, facts)}<h2>Ship candidates</h2>{_ship_html(facts, models)}"
-            f"<h2>Plots</h2>{figures}<h2>Results</h2>{_table_html(facts)}</main></body></html>\n")
+    table = _table_html(facts).replace('<table id="results">', f'<table id="results{suffix}">')
+    return f"<h2>Ship candidates</h2>{_ship_html(facts, models)}<h2>Plots</h2>{figures}<h2>Results</h2>{table}"
 
 
 def write_html(report: dict, path: Path) -> Path:

@@ -10,13 +10,14 @@ from typing import Any, Callable
 
 from edgevt.bench import QUICK_DEFAULTS as MATRIX_BENCH_DEFAULTS  # like `edgevt export`: a short run per cell
 from edgevt.errors import UsageError
-from edgevt.matrix.plan import MatrixPlan, check_precisions, expand, resolve_models, split_list, split_options
+from edgevt.matrix.plan import MatrixPlan, check_precisions, expand, plan_digest, resolve_models, split_list, split_options
 
 
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,
               options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None,
-              exclude: tuple[str, ...] = ()) -> MatrixPlan:
-    """Command line over profile over defaults; everything is validated here, before the first cell runs."""
+              exclude: tuple[str, ...] = (), shard: str | None = None) -> MatrixPlan:
+    """Command line over profile over defaults; everything is validated here, before the first cell runs.
+    shard "K/N": only the K-th of N cost-balanced shares of the cells (edgevt.matrix.shard)."""
     from edgevt.exporters import get_target, require
     from edgevt.limits import check_seed, check_tolerances
     from edgevt.profiles import bench_settings, load_profile
@@ -44,11 +45,17 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     for t, values in split_options(options, target_names).items():
         per_target[t].update(values)
     settings = bench_settings(prof, MATRIX_BENCH_DEFAULTS, **bench)
+    threads_auto = settings.threads is None
     settings = replace(settings, threads=settings.threads or os.cpu_count() or 1)
     plan = MatrixPlan(specs=resolve_models(model_names, weights), targets=target_names, precisions=list(dict.fromkeys(precision_texts)),
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
-                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude))
+                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude), threads_auto=threads_auto)
     plan.cells = expand(plan, per_target)
+    plan.digest = plan_digest(plan)
+    if shard:
+        from edgevt.matrix.shard import Shard, select
+
+        plan = select(plan, Shard.parse(shard))
     return plan
 
 
@@ -129,28 +136,42 @@ def _outcome(entry: dict) -> str:
 
 
 def run(plan: MatrixPlan, out_dir: Path, cache_dir: Path | None, echo: Callable[[str], None] | None, tty: bool = False,
-        retry_failed: bool = False, fresh: bool = False, remeasure: bool = False):
+        retry_failed: bool = False, fresh: bool = False, remeasure: bool = False, executor: str = "local",
+        ray_address: str | None = None, ray_labels: tuple[str, ...] = ()):
     """Run the plan; the four report files in out_dir are rewritten after every cell. Returns (report, exit code)."""
     from edgevt.envinfo import environment
     from edgevt.matrix import reports
     from edgevt.matrix.cache import Cache, default_root
+    from edgevt.matrix.executors import get_executor
     from edgevt.matrix.runner import exit_code, run_matrix
 
     check_writable(out_dir, cache_dir or default_root())
+    chosen = get_executor(executor, ray_address, _labels(ray_labels), out_dir / "logs")
     cache = Cache(cache_dir or default_root())
     env = environment(plan.bench.threads)
     state: dict = {}
 
     def write(entries: list[dict]) -> None:
-        state["report"] = reports.build(plan.describe(), entries, env)
+        state["report"] = reports.build({**plan.describe(), "executor": chosen.describe()}, entries, env)
         reports.write_all(state["report"], out_dir)
 
     try:
-        entries = run_matrix(plan, cache, out_dir, write, Progress(echo, tty), retry_failed=retry_failed, fresh=fresh,
-                             remeasure=remeasure)
+        with chosen:
+            entries = run_matrix(plan, cache, out_dir, write, Progress(echo, tty), retry_failed=retry_failed, fresh=fresh,
+                                 remeasure=remeasure, executor=chosen)
     except KeyboardInterrupt:
         if echo:
             echo(f"\ninterrupted: finished cells are cached and {out_dir}/report.json lists the rest as pending; "
                  "run the same command again to resume")
         raise
     return state["report"], exit_code(entries)
+
+
+def _labels(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"--ray-label {pair!r} is not KEY=VALUE", "e.g. --ray-label edgevt-kind=m7i-2xlarge")
+        out[key.strip()] = value.strip()
+    return out

@@ -37,13 +37,32 @@ class MatrixPlan:
     cell_timeout_s: float | None = None
     exclude: list[str] = field(default_factory=list)  # globs over cell ids (MODEL/TARGET/PRECISION) left out of the run
     cells: list[Cell] = field(default_factory=list)
+    threads_auto: bool = False  # bench.threads came from this host's CPU count, not from the command line or profile
+    digest: str = ""  # plan_digest() of the whole plan, set once its cells are expanded (before any shard is taken)
+    shard: dict | None = None  # {index, count, plan_cells}: this run covers one shard of the plan (shard.py)
 
     def describe(self) -> dict:
         from dataclasses import asdict
 
         return {"models": list(self.specs), "targets": self.targets, "precisions": self.precisions, "weights": self.weights,
                 "seed": self.seed, "profile": self.profile, "bench": asdict(self.bench), "tolerances": self.tolerances,
-                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude}
+                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude, "digest": self.digest, "shard": self.shard}
+
+
+def plan_digest(plan: MatrixPlan) -> str:
+    """The same on every machine given the same command line (and edgevt): what `edgevt merge` checks shards by.
+    Threads taken from the host's CPU count are left out, so runners with different core counts still agree."""
+    from dataclasses import asdict
+
+    from edgevt import __version__
+    from edgevt.matrix.cache import digest
+    from edgevt.models.registry import spec_to_dict
+
+    bench = {**asdict(plan.bench), "threads": None if plan.threads_auto else plan.bench.threads}
+    return digest({"edgevt": __version__, "specs": {n: spec_to_dict(s) for n, s in plan.specs.items()}, "targets": plan.targets,
+                   "precisions": plan.precisions, "weights": plan.weights, "seed": plan.seed, "profile": plan.profile, "bench": bench,
+                   "tolerances": plan.tolerances, "cell_timeout_s": plan.cell_timeout_s, "exclude": plan.exclude,
+                   "cells": [[c.id, c.options, c.unsupported] for c in plan.cells]})
 
 
 def split_list(text: str | None) -> list[str]:

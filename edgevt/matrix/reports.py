@@ -21,6 +21,30 @@ def build(plan_info: dict, entries: list[dict], environment: dict) -> dict:
     return new_report("matrix", matrix=plan_info, summary=summary, environment=environment, cells=entries)
 
 
+def node_kind(entry: dict) -> str | None:
+    """The machine class a cell ran on (executors.machine_kind); None for cells that did not run or predate hosts."""
+    host = entry.get("host")
+    return host.get("kind") if isinstance(host, dict) else None
+
+
+def by_kind(entries: list) -> list[tuple[str | None, list]]:
+    """Cells grouped by the machine class that ran them, in order of appearance; cells without one last.
+    Latency is only comparable within a group, so reports show and rank each group on its own."""
+    groups: dict[str | None, list] = {}
+    for e in entries:
+        groups.setdefault(node_kind(e), []).append(e)
+    return sorted(groups.items(), key=lambda kv: kv[0] is None)
+
+
+def hostnames(entries: list) -> list[str]:
+    """Each machine that ran these cells: its hostname, and on a Ray cluster the node's id (short)."""
+    def name(host: dict) -> str:
+        node = host.get("node") if isinstance(host.get("node"), dict) else {}
+        return f"{host.get('hostname')}" + (f" node {str(node['id'])[:8]}" if node.get("id") else "")
+
+    return sorted({name(e["host"]) for e in entries if isinstance(e.get("host"), dict)})
+
+
 def worst_cosine(entry: dict) -> float | None:
     from edgevt.parity import worst_cosine as of_parity
 
@@ -130,19 +154,11 @@ def timing_lines(cells: list[dict]) -> list[str]:
     return [text.rstrip(), ""]
 
 
-def markdown(report: dict) -> str:
-    m, s, env = report["matrix"], report["summary"], report.get("environment", {})
-    counts = ", ".join(f"{s[k]} {k}" for k in STATUSES if s.get(k))
-    seed = f" (seed {m['seed']})" if m["weights"] == "random" else ""
-    profile = f", profile {m['profile']}" if m.get("profile") else ""
-    profile += f"; excluded: {', '.join(f'`{x}`' for x in m['exclude'])}" if m.get("exclude") else ""
-    lines = [f"# edgevt matrix: {len(m['models'])} model(s) × {', '.join(m['targets'])} × {', '.join(m['precisions'])}", "",
-             f"{s['cells']} cells: {counts} ({s['cached']} from the cache). Weights: {m['weights']}{seed}{profile}. "
-             f"Host: {env.get('host_cpu')}, {env.get('logical_cpus')} logical CPUs, {m['bench'].get('threads')} threads.", "",
-             *timing_lines(report["cells"]),
+def _table(cells: list[dict]) -> list[str]:
+    lines = [*timing_lines(cells),
              "| model | target | precision | status | size MB | worst cosine | top-1 | p50 ms | p90 ms | vs torch eager | efficiency | engine |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for e in report["cells"]:
+    for e in cells:
         parity, lat = e.get("parity") or {}, _measured(e)
         size = (e.get("artifact") or {}).get("bytes")
         latency_cells = (f"{lat['warm']['p50_ms']:.3f} | {lat['warm']['p90_ms']:.3f} | {_num(lat.get('speedup_vs_torch_eager'), '.2f')}× "
@@ -153,8 +169,46 @@ def markdown(report: dict) -> str:
                      f"| {_num(size / 1e6 if size else None, '.2f')} | {_num(worst_cosine(e), '.7f')} "
                      f"| {_num(parity.get('top1_agreement'), '.1%')} | {latency_cells} "
                      f"| {(lat or {}).get('engine') or parity.get('engine') or '—'} |")
-    lines += ["", "## Ship candidates (fastest passing cell per model, on this host)", ""]
-    lines += [f"- **{model}**: {text}" for model, text in ship_candidates(report["cells"]).items()]
+    return lines
+
+
+def _ship(cells: list[dict], where: str) -> list[str]:
+    return ["", f"## Ship candidates (fastest passing cell per model, {where})", "",
+            *[f"- **{model}**: {text}" for model, text in ship_candidates(cells).items()]]
+
+
+def _shards(m: dict) -> str:
+    shard, merged = m.get("shard"), m.get("shards")
+    plan = f"plan `{str(m.get('digest'))[:12]}`"
+    if shard:
+        return f" Shard {shard['index']}/{shard['count']} of {plan}."
+    if not merged:
+        return ""
+    count = merged[0]["count"]
+    missing = ", ".join(f"{k}/{count}" for k in m.get("missing_shards") or [])
+    return f" Merged from {len(merged)} of {count} shards of {plan}" + (f" (missing: {missing})." if missing else ".")
+
+
+def markdown(report: dict) -> str:
+    m, s, env = report["matrix"], report["summary"], report.get("environment", {})
+    counts = ", ".join(f"{s[k]} {k}" for k in STATUSES if s.get(k))
+    seed = f" (seed {m['seed']})" if m["weights"] == "random" else ""
+    profile = f", profile {m['profile']}" if m.get("profile") else ""
+    profile += f"; excluded: {', '.join(f'`{x}`' for x in m['exclude'])}" if m.get("exclude") else ""
+    groups = by_kind(report["cells"])
+    ran = [(kind, cells) for kind, cells in groups if kind is not None]
+    where = (f"Cells ran on {ran[0][0]} ({', '.join(hostnames(ran[0][1]))})" if len(ran) == 1 else
+             f"Cells ran on {len(ran)} kinds of machine; latency is compared within a kind only" if ran else
+             f"Host: {env.get('host_cpu')}, {env.get('logical_cpus')} logical CPUs")
+    lines = [f"# edgevt matrix: {len(m['models'])} model(s) × {', '.join(m['targets'])} × {', '.join(m['precisions'])}", "",
+             f"{s['cells']} cells: {counts} ({s['cached']} from the cache). Weights: {m['weights']}{seed}{profile}. "
+             f"{where}, {m['bench'].get('threads')} threads.{_shards(m)}", ""]
+    if len(ran) <= 1:
+        lines += _table(report["cells"]) + _ship(report["cells"], "on this host" if not ran else "on this kind of machine")
+    else:
+        for kind, cells in groups:
+            title = f"On {kind} ({', '.join(hostnames(cells))})" if kind else "Not run on any machine (unsupported, pending or cached without a host)"
+            lines += [f"## {title}", "", *_table(cells)] + (_ship(cells, "on this kind of machine") if kind else []) + [""]
     problems = [e for e in report["cells"] if e["status"] in ("fail", "error", "crashed", "timeout")]
     if problems:
         lines += ["", "## Failures", ""]
