@@ -15,12 +15,15 @@ from edgevt.options import (
     bench_options,
     compute_units_option,
     device_options,
+    export_images_options,
+    images_option,
     input_size_option,
     json_option,
     parse_precision,
     pass_log,
     precision_option,
     profile_option,
+    samples_option,
     target_option_option,
     tolerance_option,
     weights_options,
@@ -124,15 +127,20 @@ def _profile_and_target(profile, target, precision):
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Measure latency (artifact and torch eager) after parity.")
 @bench_options
 @input_size_option
+@export_images_options
 @json_option
 @click.pass_context
 @pass_log
 def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads,
-           input_size, as_json, log):
+           input_size, images, calibration_images, samples, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
     kept as NAME.rejected.SUFFIX with report.failed.json, and earlier results are left untouched.
+
+    Parity and top-1/top-5 agreement run on your photos (--images DIR) or on the built-in set (104
+    crops and flips of 8 bundled photos), plus 2 seeded noise tensors; the report gives top-1
+    agreement with its 95% Wilson interval and every photo whose top-1 changed.
 
     \b
     Targets: onnx (onnxruntime CPU runs parity and latency) and coreml (.mlpackage; parity through
@@ -144,7 +152,7 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     _set_json(as_json)
     from edgevt import pipeline
     from edgevt.exporters import get_target
-    from edgevt.profiles import bench_settings
+    from edgevt.profiles import bench_settings, image_options
 
     prof, target, precision = _profile_and_target(profile, target, precision)
     precision = precision or get_target(target).default_precision
@@ -154,7 +162,8 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     settings = bench_settings(prof, export_defaults, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
-    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size)
+    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size,
+                              image_options(prof, images, calibration_images, samples))
     _finish(ctx, outcome)
 
 
@@ -168,25 +177,31 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
 @click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
 @compute_units_option
 @input_size_option
+@images_option
+@samples_option
 @json_option
 @click.pass_context
 @pass_log
-def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, input_size, as_json, log):
+def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, input_size, images, samples,
+             as_json, log):
     """Check that ARTIFACT computes what the PyTorch reference computes; exit 1 if it does not.
 
     Without flags, the reference is rebuilt as the report beside the artifact records it: model (name,
     directory or HF id), weights, seed, input size and the checkpoint's preprocessing. --model, --weights,
     --seed and --input-size override it, so validating against another seed or tampered weights fails.
-    An image-input artifact is fed the processor's RGB pixels and compared with HF processor + PyTorch.
-    Thresholds follow the precision (and profile, and --tolerance).
+    The photos are the report's too (its --images folder if still there, else the built-in set) unless
+    --images is given. An image-input artifact is fed the processor's RGB pixels and compared with HF
+    processor + PyTorch. Thresholds follow the precision (and profile, and --tolerance).
     """
     _set_json(as_json)
     from edgevt import pipeline
+    from edgevt.profiles import image_options
 
     prof, _, precision = _profile_and_target(profile, None, precision)
     tol = {**(prof.tolerances if prof else {}), **tolerances}
+    options = image_options(prof, images, None, samples)
     outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log, {"compute_units": compute_units},
-                                input_size)
+                                input_size, options)
     _finish(ctx, outcome)
 
 
@@ -284,15 +299,17 @@ Exit codes:
 @click.option("--retry-failed", is_flag=True, help="Recompute cells whose cached result is an error or a crash.")
 @click.option("--fresh", is_flag=True, help="Ignore the cache: re-export and re-measure every cell (the cache is then updated).")
 @click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
+@export_images_options
 @json_option
 @click.pass_context
 def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, threads,
-           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
+           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, images, calibration_images, samples, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
     Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
-    Finished cells are cached by content (model config, weights digest, target, precision, options, tool
-    and edgevt versions): a repeated or interrupted run reuses them and computes only what is missing.
+    Finished cells are cached by content (model config, weights digest, target, precision, options, the
+    photos' content, tool and edgevt versions): a repeated or interrupted run reuses them and computes
+    only what is missing.
 
     \b
     edgevt matrix -m swiftformer-xs,swin-tiny -t onnx,tflite -p fp32,int8 --weights random
@@ -301,10 +318,12 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     """
     _set_json(as_json)
     from edgevt import matrix as mx
+    from edgevt.images import ImageOptions
 
-    plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
-                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude)
     echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
+    plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
+                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude,
+                        ImageOptions(images, calibration_images, samples), echo)
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)
     s = report["summary"]

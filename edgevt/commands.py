@@ -274,12 +274,17 @@ def summary_text(report: dict, report_path: Path | None) -> str:
         if parity.get("status") == "skipped":
             lines.append(f"  parity    skipped: {parity.get('reason')}")
         else:
+            from edgevt.parity import top1_text
+            from edgevt.report import photo_lines
+
             worst = min((o["cosine"] for o in parity.get("outputs", [])), default=float("nan"))
-            top1 = parity.get("top1_agreement")
+            top1 = top1_text(parity)
             lines.append(f"  parity    {parity['status'].upper()} ({parity.get('engine')}): cosine {worst:.7f}, "
-                         f"top-1 agreement {'n/a' if top1 is None else f'{top1:.1%}'}")
+                         f"{top1[0] if top1 else 'top-1 agreement n/a'}")
+            lines += [f"            {line}" for line in photo_lines(report.get("inputs") or {}, skipped_limit=5)]
             for failure in parity.get("failures", []):
                 lines.append(f"            - {failure}")
+            lines += [f"            - {line}" for line in top1[1:]]
     if latency.get("status") == "measured":
         warm = latency["warm"]
         ratio = latency.get("speedup_vs_torch_eager")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgevt.errors import UsageError
+from edgevt.images import ImageOptions
 from edgevt.matrix.plan import MatrixPlan, check_precisions, expand, resolve_models, split_list, split_options
 
 MATRIX_BENCH_DEFAULTS = {"runs": 20, "warmup": 3}  # like `edgevt export`: a short run per cell
@@ -17,10 +18,12 @@ MATRIX_BENCH_DEFAULTS = {"runs": 20, "warmup": 3}  # like `edgevt export`: a sho
 
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,
               options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None,
-              exclude: tuple[str, ...] = ()) -> MatrixPlan:
-    """Command line over profile over defaults; everything is validated here, before the first cell runs."""
+              exclude: tuple[str, ...] = (), images: ImageOptions | None = None, log: Callable[[str], None] | None = None) -> MatrixPlan:
+    """Command line over profile over defaults; everything is validated here, before the first cell runs. The photos are
+    read once here too: a missing or empty folder is exit 2, and their digests go into the cells' cache keys."""
     from edgevt.exporters import get_target, require
-    from edgevt.profiles import bench_settings, load_profile
+    from edgevt.images import scan
+    from edgevt.profiles import bench_settings, image_options, load_profile
 
     prof = load_profile(profile) if profile else None
     weights = weights or "pretrained"
@@ -47,6 +50,11 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
                       profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude))
     plan.cells = expand(plan, per_target)
+    images = images or ImageOptions()
+    plan.images = image_options(prof, images.images, images.calibration, images.samples)
+    if log and (plan.images.images or plan.images.calibration):
+        log("reading the photos (their content digests go into the cache keys)")
+    plan.evaluation, plan.calibration = scan(plan.images, plan.calibrates)
     return plan
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from edgevt.bench import BenchSettings
 from edgevt.errors import UsageError
+from edgevt.images import NOISE_SAMPLES, ImageOptions, ImageSet
 from edgevt.parity import Precision
 
 
@@ -37,13 +38,38 @@ class MatrixPlan:
     cell_timeout_s: float | None = None
     exclude: list[str] = field(default_factory=list)  # globs over cell ids (MODEL/TARGET/PRECISION) left out of the run
     cells: list[Cell] = field(default_factory=list)
+    images: ImageOptions = field(default_factory=ImageOptions)  # --images, --calibration-images, --samples
+    evaluation: ImageSet | None = None  # the photos every cell checks parity on (scanned once, for the cache keys)
+    calibration: ImageSet | None = None  # a separate int8-static calibration set, when given and used
 
     def describe(self) -> dict:
         from dataclasses import asdict
 
         return {"models": list(self.specs), "targets": self.targets, "precisions": self.precisions, "weights": self.weights,
                 "seed": self.seed, "profile": self.profile, "bench": asdict(self.bench), "tolerances": self.tolerances,
-                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude}
+                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude, "images": self.images.to_dict(),
+                "inputs": self.describe_inputs()}
+
+    def describe_inputs(self) -> dict:
+        """The photos of the run, as an export report's "inputs" section: used, skipped, calibration overlap."""
+        from edgevt.images import calibration_section
+
+        if self.evaluation is None:
+            return {}
+        out = {"images": self.evaluation.describe(), "noise": NOISE_SAMPLES}
+        if self.calibrates:
+            out["calibration"] = calibration_section(self.evaluation, self.calibration or self.evaluation)
+        return out
+
+    @property
+    def calibrates(self) -> bool:
+        """Does any cell calibrate (int8-static)?"""
+        return any(c.precision == Precision.INT8_STATIC.value and not c.unsupported for c in self.cells)
+
+    def calibration_digest(self) -> str | None:
+        """What an int8-static artifact depends on besides the model: the photos it was calibrated on."""
+        chosen = self.calibration or self.evaluation
+        return chosen.digest() if chosen is not None else None
 
 
 def split_list(text: str | None) -> list[str]:
