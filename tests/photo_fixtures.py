@@ -57,3 +57,16 @@ def mixed_folder(root: Path) -> Path:
     (root / "broken.jpg").write_bytes(data[: len(data) // 2])  # a header, then half the data: opens, fails to decode
     whole.unlink()
     return root
+
+
+def natural_folder(folder: Path, count: int = 3, view: str = "crop60-tl") -> Path:
+    """`count` real photos as PNG files: one view (a crop by default) of each of the first bundled photos. Calibrating
+    int8 on noise photos would skew the ranges; these are natural images, and none equals one of the 8 originals."""
+    from edgevt.images import VIEWS, derive
+    from edgevt.inputs import photo_images
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = next(v for v in VIEWS if v[0] == view)
+    for name, photo in photo_images(count):
+        derive(photo, spec).save(folder / f"{Path(name).stem}-{view}.png")
+    return folder

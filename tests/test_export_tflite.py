@@ -92,9 +92,9 @@ def reuse_fp32(exported, monkeypatch):
                                                (Precision.INT8_STATIC, {"static_ops": "compute"})])
 def test_quantized_precisions(reuse_fp32, precision, options, tmp_path):
     from edgevt.images import ImageOptions
-    from photo_fixtures import photo_folder
+    from photo_fixtures import natural_folder
 
-    calibration = photo_folder(tmp_path / "calibration", {"a.png": 0, "b.png": 1, "c.png": 2})  # int8-static calibrates on these
+    calibration = natural_folder(tmp_path / "calibration", 3)  # int8-static calibrates on these 3 crops
     rep = pipeline.export("tiny-swiftformer", "tflite", precision, "random", 0, tmp_path / "out", options, {}, None, QUIET,
                           images=ImageOptions(calibration=str(calibration))).report
     assert rep["parity"]["engine"] == "ai-edge-litert-xnnpack" and rep["parity"]["top1_agreement"] is not None
