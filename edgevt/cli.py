@@ -139,8 +139,8 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     kept as NAME.rejected.SUFFIX with report.failed.json, and earlier results are left untouched.
 
     Parity and top-1/top-5 agreement run on your photos (--images DIR) or on the built-in set (104
-    crops and flips of 8 bundled photos), plus 2 seeded noise tensors; the report gives top-1
-    agreement with its 95% Wilson interval and every photo whose top-1 changed.
+    views of 8 bundled photos: whole, mirrored and cropped), plus 2 seeded noise tensors; the report
+    gives top-1 agreement with its 95% Wilson interval and every photo whose top-1 changed.
 
     \b
     Targets: onnx (onnxruntime CPU runs parity and latency) and coreml (.mlpackage; parity through

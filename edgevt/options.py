@@ -153,7 +153,7 @@ images_option = click.option(
     help="Check parity and top-1/top-5 agreement on your own photos: a folder (searched recursively, sorted by name) of "
     "jpg, png, webp or anything PIL opens, any size. EXIF orientation is applied, grayscale/RGBA/CMYK become RGB as in "
     "transformers; files that are not images are skipped and listed in the report. Default: the built-in set (104 "
-    "crops and flips of the 8 bundled photos).")
+    "views of the 8 bundled photos: whole, mirrored and cropped).")
 
 samples_option = click.option(
     "--samples", type=click.IntRange(min=1), metavar="N",

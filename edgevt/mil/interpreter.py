@@ -42,7 +42,7 @@ def quiet_coremltools():
 
 def one_blas_thread():
     """numpy's BLAS on one thread while the program runs. Its matrix products are small (one sample, op by op), and
-    hand-offs between BLAS threads cost more than they save: 2.2-2.5x slower with 2 threads on a busy 2-core host
+    hand-offs between BLAS threads cost more than they save: 2-5x slower with 2 threads on a busy 2-core host
     (reports/parity-cost.md measures both). One thread also makes the result independent of the host's core count."""
     controller = _threadpools()
     return controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext()
