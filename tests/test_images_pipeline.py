@@ -56,7 +56,7 @@ def test_a_missing_or_empty_folder_exits_2_and_writes_nothing(run, tmp_path, cap
     code = run("export", "tiny-swiftformer", "--weights", "random", "--precision", "int8-static", "--no-bench",
                flag, str(tmp_path / folder), "--out", str(out))
     assert code == EXIT_USAGE
-    assert flag in capsys.readouterr().err
+    assert f"{flag} {tmp_path / folder}" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -139,3 +139,11 @@ def test_matrix_report_lists_the_photos_used_and_skipped(tmp_path, mixed):
     p = make_plan("tiny-swin", "onnx", "fp32", None, "random", 0, {}, {}, {}, None, images=ImageOptions(str(mixed)))
     text = reports.markdown(reports.build(p.describe(), [], {}))
     assert f"photos: 5 from {mixed}" in text and "skipped 2 file(s): notes.txt (not an image PIL can read)" in text
+
+
+def test_matrix_with_a_missing_images_folder_exits_2_before_any_cell(run, tmp_path, capsys):
+    out = tmp_path / "matrix"
+    code = run("matrix", "-m", "tiny-swin", "--weights", "random", "--images", str(tmp_path / "missing"), "--samples", "3",
+               "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
+    assert code == EXIT_USAGE and f"--images {tmp_path / 'missing'}: no such folder" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "cache").exists()
