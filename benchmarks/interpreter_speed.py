@@ -67,7 +67,7 @@ def write(results: dict, out: Path, meta: dict) -> None:
         f"(shared machine), {meta['threads']} threads; " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()) + ".",
         "",
         "One photo, batch 1; the four engines are timed in one process by edgevt's timing protocol (same load), so compare ratios. "
-        "A parity check runs 10 samples, so it costs about 10× the per-sample time, plus model loading. The interpreter "
+        "A parity check runs 106 samples by default (104 photos + 2 noise), so it costs about 106× the per-sample time, plus model loading (reports/parity-cost.md measures whole checks). The interpreter "
         "is a correctness tool, not a latency proxy: its times say nothing about a phone.",
         "",
         "| model | engine | p50 ms per sample | min ms | load ms | × torch eager (p50) |",

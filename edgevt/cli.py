@@ -15,13 +15,16 @@ from edgevt.options import (
     bench_options,
     compute_units_option,
     device_options,
+    export_images_options,
     finite,
+    images_option,
     input_size_option,
     json_option,
     parse_precision,
     pass_log,
     precision_option,
     profile_option,
+    samples_option,
     target_option_option,
     threads_option,
     tolerance_option,
@@ -144,15 +147,20 @@ def _profile_and_target(profile, target, precision):
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Measure latency (artifact and torch eager) after parity.")
 @bench_options
 @input_size_option
+@export_images_options
 @json_option
 @click.pass_context
 @pass_log
 def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s,
-           max_time_s, threads, input_size, as_json, log):
+           max_time_s, threads, input_size, images, calibration_images, samples, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
     kept as NAME.rejected.SUFFIX with report.failed.json, and earlier results are left untouched.
+
+    Parity and top-1/top-5 agreement run on your photos (--images DIR) or on the built-in set (104
+    views of 8 bundled photos: whole, mirrored and cropped), plus 2 seeded noise tensors; the report
+    gives top-1 agreement with its 95% Wilson interval and every photo whose top-1 changed.
 
     \b
     Targets and the precisions each makes:
@@ -168,7 +176,7 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     _begin(as_json)
     from edgevt import pipeline
     from edgevt.exporters import get_target
-    from edgevt.profiles import bench_settings
+    from edgevt.profiles import bench_settings, image_options
 
     prof, target, precision = _profile_and_target(profile, target, precision)
     precision = precision or get_target(target).default_precision
@@ -180,7 +188,8 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
                               threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
-    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size)
+    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size,
+                              image_options(prof, images, calibration_images, samples))
     _finish(ctx, outcome)
 
 
@@ -194,25 +203,31 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
 @threads_option
 @compute_units_option
 @input_size_option
+@images_option
+@samples_option
 @json_option
 @click.pass_context
 @pass_log
-def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, input_size, as_json, log):
+def validate(ctx, artifact, model, precision, weights, seed, profile, tolerances, threads, compute_units, input_size, images, samples,
+             as_json, log):
     """Check that ARTIFACT computes what the PyTorch reference computes; exit 1 if it does not.
 
     Without flags, the reference is rebuilt as the report beside the artifact records it: model (name,
     directory or HF id), weights, seed, input size and the checkpoint's preprocessing. --model, --weights,
     --seed and --input-size override it, so validating against another seed or tampered weights fails.
-    An image-input artifact is fed the processor's RGB pixels and compared with HF processor + PyTorch.
-    Thresholds follow the precision (and profile, and --tolerance).
+    The photos are the report's too (its --images folder if still there, else the built-in set) unless
+    --images is given. An image-input artifact is fed the processor's RGB pixels and compared with HF
+    processor + PyTorch. Thresholds follow the precision (and profile, and --tolerance).
     """
     _begin(as_json)
     from edgevt import pipeline
+    from edgevt.profiles import image_options
 
     prof, _, precision = _profile_and_target(profile, None, precision)
     tol = {**(prof.tolerances if prof else {}), **tolerances}
+    options = image_options(prof, images, None, samples)
     outcome = pipeline.validate(artifact, model, precision, weights, seed, tol, threads, log, {"compute_units": compute_units},
-                                input_size)
+                                input_size, options)
     _finish(ctx, outcome)
 
 
@@ -325,15 +340,18 @@ Exit codes:
 @click.option("--ray-label", "ray_labels", multiple=True, metavar="KEY=VALUE",
               help="Run cells only on Ray nodes with this label (ray start --labels KEY=VALUE), e.g. edgevt-kind=m7i to time "
                    "every cell on one machine class; repeatable.")
+@export_images_options
 @json_option
 @click.pass_context
 def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, max_time_s, threads,
-           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, shard, executor, ray_address, ray_labels, as_json):
+           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, shard, executor, ray_address, ray_labels, images,
+           calibration_images, samples, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
     Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
-    Finished cells are cached by content (model config, weights digest, target, precision, options, tool
-    and edgevt versions): a repeated or interrupted run reuses them and computes only what is missing.
+    Finished cells are cached by content (model config, weights digest, target, precision, options, the
+    photos' content, tool and edgevt versions): a repeated or interrupted run reuses them and computes
+    only what is missing.
     Across machines: --shard K/N in N CI jobs, then `edgevt merge`; or --executor ray on a Ray cluster.
 
     \b
@@ -344,11 +362,12 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     """
     _begin(as_json)
     from edgevt import matrix as mx
+    from edgevt.images import ImageOptions
 
+    echo = None if ctx.obj.get("quiet") else (lambda line, nl=True: click.echo(line, file=terminal_err(), nl=nl))
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
                         {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "max_time_s": max_time_s, "threads": threads},
-                        cell_timeout, exclude, shard)
-    echo = None if ctx.obj.get("quiet") else (lambda line, nl=True: click.echo(line, file=terminal_err(), nl=nl))
+                        cell_timeout, exclude, shard, ImageOptions(images, calibration_images, samples), echo)
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=terminal_err().isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure, executor=executor, ray_address=ray_address, ray_labels=ray_labels)
     s = report["summary"]

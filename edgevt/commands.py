@@ -297,9 +297,11 @@ def _parity_line(parity: dict) -> str:
     worst = min((o["cosine"] for o in parity.get("outputs", [])), default=float("nan"))
     limit = (parity.get("thresholds") or {}).get("min_cosine")
     cosine = digits_apart(worst, limit, 7) if isinstance(limit, (int, float)) else f"{worst:.7f}"
-    top1 = parity.get("top1_agreement")
+    from edgevt.parity import top1_text
+
+    top1 = top1_text(parity)
     return (f"  parity    {parity['status'].upper()} ({parity.get('engine')}): cosine {cosine}, "
-            f"top-1 agreement {'n/a' if top1 is None else f'{top1:.1%}'}")
+            f"{top1[0] if top1 else 'top-1 agreement n/a'}")
 
 
 def _yaml_text(value) -> str:
@@ -316,9 +318,15 @@ def summary_text(report: dict, report_path: Path | None, log: Path | None = None
         if parity.get("status") == "skipped":
             lines.append(f"  parity    skipped: {parity.get('reason')}")
         else:
+            from edgevt.parity import top1_text
+            from edgevt.report import photo_lines
+
+            top1 = top1_text(parity)
             lines.append(_parity_line(parity))
+            lines += [f"            {line}" for line in photo_lines(report.get("inputs") or {}, skipped_limit=5)]
             for failure in parity.get("failures", []):
                 lines.append(f"            - {failure}")
+            lines += [f"            - {line}" for line in top1[1:]]
     if latency.get("status") == "measured":
         warm = latency["warm"]
         ratio = latency.get("speedup_vs_torch_eager")

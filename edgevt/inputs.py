@@ -1,14 +1,16 @@
-"""Sample inputs: real photos through the checkpoint's own HF image processor, and seeded noise."""
+"""Sample inputs: photos (the user's or the built-in set) through the checkpoint's own HF image processor, and seeded noise."""
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from edgevt.errors import RuntimeUnavailable
+from edgevt.images import NOISE_SAMPLES, Folder, ImageOptions, ImageSet, builtin_views
 
 # Colour photographs that scikit-image ships inside its wheel (no network needed).
 PHOTOS = (
@@ -28,12 +30,15 @@ class SampleSet:
     """Model inputs for parity/calibration; `is_photo[i]` marks real photos (top-k agreement is on those).
 
     `batch` is what the PyTorch model takes (the processor's output); `pixels`, when present, is what an image-input
-    artifact takes for the same samples: RGB 0..255 at the model's size, before rescaling and normalisation."""
+    artifact takes for the same samples: RGB 0..255 at the model's size, before rescaling and normalisation. `images`
+    says which photos these are; `calibration`, when set, is a separate set int8-static calibrates on."""
 
     names: list[str]
     batch: np.ndarray  # N x 3 x H x W float32
     is_photo: np.ndarray  # N bools
     pixels: np.ndarray | None = None  # N x 3 x H x W float32, integer-valued 0..255
+    images: ImageSet | None = None
+    calibration: "SampleSet | None" = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -47,7 +52,15 @@ class SampleSet:
         return self.batch
 
     def as_artifact_samples(self, input_kind: str) -> "SampleSet":
-        return SampleSet(self.names, self.feed(input_kind), self.is_photo)
+        calibration = self.calibration.as_artifact_samples(input_kind) if self.calibration is not None else None
+        return SampleSet(self.names, self.feed(input_kind), self.is_photo, images=self.images, calibration=calibration)
+
+    def calibration_batch(self) -> np.ndarray:
+        """What int8-static calibrates on: the separate calibration set when there is one, else these samples' photos."""
+        return self.calibration.batch if self.calibration is not None else self.batch[self.is_photo]
+
+    def calibration_images(self) -> ImageSet | None:
+        return self.calibration.images if self.calibration is not None else self.images
 
 
 def photo_dir() -> Path:
@@ -61,21 +74,58 @@ def photo_images(count: int | None = None) -> list[tuple[str, object]]:
     """(name, PIL RGB image) for the bundled photos."""
     from PIL import Image
 
+    from edgevt.images import to_rgb
+
     root = photo_dir()
     out = []
     for name in PHOTOS[:count] if count else PHOTOS:
         with Image.open(root / name) as img:
-            out.append((name, img.convert("RGB")))
+            out.append((name, to_rgb(img)))
     return out
 
 
-def photos(spec, count: int | None = None) -> SampleSet:
-    """The photos through the checkpoint's processor (`batch`), and the processor's pixels before normalisation."""
+def preprocess(spec, named: Iterable[tuple[str, object]], with_pixels: bool = True, chunk: int = 16) -> SampleSet:
+    """(name, RGB image) pairs through the checkpoint's processor, a few at a time (user photos can be large)."""
     from edgevt.preprocessing import pixels, tensors
 
-    named = photo_images(count)
-    images = [img for _, img in named]
-    return SampleSet([n for n, _ in named], tensors(spec.processor, images), np.ones(len(named), bool), pixels(spec.processor, images))
+    names: list[str] = []
+    batches, pixel_batches = [], []
+
+    def flush(group: list) -> None:
+        images = [img for _, img in group]
+        names.extend(n for n, _ in group)
+        batches.append(tensors(spec.processor, images))
+        if with_pixels:
+            pixel_batches.append(pixels(spec.processor, images))
+
+    group: list = []
+    for item in named:
+        group.append(item)
+        if len(group) == chunk:
+            flush(group)
+            group = []
+    if group:
+        flush(group)
+    return SampleSet(names, np.concatenate(batches), np.ones(len(names), bool), np.concatenate(pixel_batches) if with_pixels else None)
+
+
+def photos(spec, count: int | None = None) -> SampleSet:
+    """The bundled photos as they are, through the checkpoint's processor (`batch`), and its pixels before normalisation."""
+    return preprocess(spec, photo_images(count))
+
+
+def photo_set(spec, options: ImageOptions, input_kind: str = "tensor") -> SampleSet:
+    """The evaluation photos: the user's folder (--images), else the built-in set; capped by --samples."""
+    cap, cap_from = options.cap()
+    if options.images:
+        folder = Folder(options.images, "--images", cap, cap_from)
+        samples = preprocess(spec, folder.photos(), input_kind == "image")
+        samples.images = folder.set
+        return samples
+    image_set, views = builtin_views(cap, cap_from)
+    samples = preprocess(spec, views, input_kind == "image")
+    samples.images = image_set
+    return samples
 
 
 def noise(shape: tuple[int, ...], seed: int, count: int) -> SampleSet:
@@ -96,13 +146,24 @@ def pixel_noise(spec, seed: int, count: int) -> SampleSet:
     return SampleSet([f"pixel-noise-{seed}-{i}" for i in range(count)], batch, np.zeros(count, bool), pixels)
 
 
-def parity_samples(spec, seed: int = 0, n_noise: int = 2, input_kind: str = "tensor") -> SampleSet:
-    """The photos plus a few seeded noise samples (tensor noise, or pixel noise for an image-input artifact)."""
-    p = photos(spec)
+def parity_samples(spec, seed: int = 0, n_noise: int = NOISE_SAMPLES, input_kind: str = "tensor", options: ImageOptions | None = None,
+                   calibrate: bool = False) -> SampleSet:
+    """The evaluation photos plus a few seeded noise samples (tensor noise, or pixel noise for an image-input artifact).
+
+    Every folder is checked first (a missing or empty one is exit 2 before any work). With `calibrate`, a separate
+    --calibration-images folder is read too and carried as `calibration`; without one, int8-static calibrates on the
+    evaluation photos."""
+    options = options or ImageOptions()
+    calibration_folder = Folder(options.calibration, "--calibration-images", *options.cap()) if options.calibration else None
+    p = photo_set(spec, options, input_kind)
     n = pixel_noise(spec, seed, n_noise) if input_kind == "image" else noise(spec.input_shape, seed, n_noise)
-    pixels = np.concatenate([p.pixels, n.pixels]) if input_kind == "image" else p.pixels
-    return SampleSet(p.names + n.names, np.concatenate([p.batch, n.batch]), np.concatenate([p.is_photo, n.is_photo]),
-                     pixels if input_kind == "image" else None)
+    image = input_kind == "image"
+    out = SampleSet(p.names + n.names, np.concatenate([p.batch, n.batch]), np.concatenate([p.is_photo, n.is_photo]),
+                    np.concatenate([p.pixels, n.pixels]) if image else None, images=p.images)
+    if calibrate and calibration_folder is not None:
+        out.calibration = preprocess(spec, calibration_folder.photos(), image)
+        out.calibration.images = calibration_folder.set
+    return out
 
 
 def labels() -> list[str]:

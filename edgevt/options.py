@@ -43,7 +43,8 @@ profile_option = click.option(
 precision_option = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    help="fp32, fp16, int8-dynamic or int8-static (ONNX; calibrated on the sample photos), int8-weights or palettize "
+    help="fp32, fp16, int8-dynamic or int8-static (ONNX, TFLite; calibrated on the evaluation photos or --calibration-images), "
+    "int8-weights or palettize "
     "(Core ML weight compression). `int8` is short for the target's weight-int8 mode. Default: fp32, fp16 for coreml.",
 )
 
@@ -168,3 +169,23 @@ input_size_option = click.option(
     "--input-size", callback=_parse_input_size, metavar="N|HxW",
     help="Export at this input size instead of the checkpoint's (config image_size for Swin, else what its image "
     "processor makes); the processor is adapted to produce it.")
+
+
+images_option = click.option(
+    "--images", metavar="DIR", type=click.Path(path_type=str),
+    help="Check parity and top-1/top-5 agreement on your own photos: a folder (searched recursively, sorted by name) of "
+    "jpg, png, webp or anything PIL opens, any size. EXIF orientation is applied, grayscale/RGBA/CMYK become RGB as in "
+    "transformers; files that are not images are skipped and listed in the report. Default: the built-in set (104 "
+    "views of the 8 bundled photos: whole, mirrored and cropped).")
+
+samples_option = click.option(
+    "--samples", type=click.IntRange(min=1), metavar="N",
+    help="Use at most N photos per set, spread evenly over the sorted files (default: all of them, or $EDGEVT_SAMPLES). "
+    "Two seeded noise samples are always added.")
+
+calibration_images_option = click.option(
+    "--calibration-images", metavar="DIR", type=click.Path(path_type=str),
+    help="int8-static calibrates on these photos instead of the evaluation photos (--images, else the built-in set). "
+    "The report says how many calibration photos are also evaluation photos (compared by content).")
+
+export_images_options = _stack(images_option, calibration_images_option, samples_option)

@@ -17,6 +17,7 @@ from edgevt.bench import BenchSettings
 from edgevt.envinfo import environment
 from edgevt.errors import EXIT_OK, EXIT_PARITY, RuntimeCannotLoad, RuntimeUnavailable, UsageError
 from edgevt.fsio import place, remove_path, remove_stale_staging, sha256_file, size_bytes, staging_dir, writable_problem
+from edgevt.images import ImageOptions
 from edgevt.limits import check_seed, check_tolerances
 from edgevt.parity import DEFAULT_THRESHOLDS, ParityReport, Precision, compare
 
@@ -50,32 +51,59 @@ class Reference:
         return self.samples.feed(self.input_kind)
 
     def describe_inputs(self) -> dict:
+        """report.json "inputs": what parity ran on (the photos' source, what was skipped) and how many samples."""
         s = self.samples
-        return {"kind": self.input_kind, "seed": self.seed, "samples": len(s), "photos": int(np.sum(s.is_photo)),
-                "names": list(s.names)}
+        photos = int(np.sum(s.is_photo))
+        return {"kind": self.input_kind, "seed": self.seed, "samples": len(s), "photos": photos, "noise": len(s) - photos,
+                "images": s.images.describe() if s.images else None, "names": list(s.names)}
+
+    def describe_calibration(self, recorded: dict | None = None) -> dict:
+        """The calibration set of an int8-static export and how many of its photos parity also ran on (by content).
+        `recorded`: the calibration section of an earlier report (validate re-checks the overlap with today's photos)."""
+        from edgevt.images import calibration_section
+
+        return calibration_section(self.samples.images, self.samples.calibration_images(), recorded)
 
 
 def default_threads() -> int:
     return os.cpu_count() or 1
 
 
+REFERENCE_CHUNK = 8  # the PyTorch reference is batch-agnostic: run it a few samples at a time
+
+
 def make_reference(model, weights: str, seed: int, log: Log, input_kind: str = "tensor",
-                   input_size: tuple[int, int] | None = None) -> Reference:
+                   input_size: tuple[int, int] | None = None, images: ImageOptions | None = None,
+                   calibrate: bool = False) -> Reference:
     """model: a name, directory or Hub id (resolved here with the weights), or an already resolved ModelSpec (a matrix
-    worker gets one from its parent)."""
+    worker gets one from its parent). The photos are read before the model is loaded: a missing or empty folder is
+    exit 2 before any work. `calibrate`: also read --calibration-images (int8-static)."""
     from edgevt.exporters.base import run_batched
     from edgevt.exporters.torch_eager import TorchEagerRunner
     from edgevt.inputs import parity_samples
     from edgevt.models.loading import load_model, resolve_spec
 
     spec = resolve_spec(model, weights, input_size) if isinstance(model, str) else model
+    samples = parity_samples(spec, seed, input_kind=input_kind, options=images, calibrate=calibrate)
+    log(f"parity samples: {samples_text(samples)}")
     log(f"loading {spec.name} ({spec.model_class}, {weights} weights{f', seed {seed}' if weights == 'random' else ''})")
     loaded = load_model(spec, weights, seed)
-    samples = parity_samples(spec, seed, input_kind=input_kind)
     h, w = spec.input_hw
     log(f"running the PyTorch reference on {len(samples)} samples ({h}x{w}, {spec.processor_source} preprocessing)")
-    outputs = run_batched(TorchEagerRunner(loaded.module, output_names=loaded.output_names), samples.batch)
+    outputs = run_batched(TorchEagerRunner(loaded.module, output_names=loaded.output_names), samples.batch, REFERENCE_CHUNK)
     return Reference(loaded, samples, outputs, input_kind, seed)
+
+
+def samples_text(samples) -> str:
+    """'104 photos (built-in set) + 2 noise; 1 file skipped' for the log."""
+    photos = int(np.sum(samples.is_photo))
+    images = samples.images
+    where = "built-in set" if images is None or images.builtin else images.source
+    skipped = f"; {len(images.skipped)} file(s) skipped" if images and images.skipped else ""
+    text = f"{photos} photos ({where}) + {len(samples) - photos} noise{skipped}"
+    if samples.calibration is not None:
+        text += f"; calibration: {len(samples.calibration)} photos ({samples.calibration.images.source})"
+    return text
 
 
 def check_parity(target, artifact: Path, ref: Reference, precision: Precision, tolerances: dict, threads: int, log: Log,
@@ -209,6 +237,7 @@ def export(
     bench: BenchSettings | None,
     log: Log,
     input_size: tuple[int, int] | None = None,
+    images: ImageOptions | None = None,
 ) -> Outcome:
     from edgevt.exporters import get_target, require
     from edgevt.models.loading import for_artifact
@@ -223,7 +252,10 @@ def export(
     tolerances = check_tolerances(tolerances)
     _check_out_dir(out_dir)
     require(target)
-    ref = make_reference(model, weights or "pretrained", seed, log, input_kind, input_size)
+    calibrate = precision is Precision.INT8_STATIC
+    if images and images.calibration and not calibrate:
+        log(f"--calibration-images is for int8-static; {precision.value} calibrates nothing, so it is not used")
+    ref = make_reference(model, weights or "pretrained", seed, log, input_kind, input_size, images, calibrate)
     spec = ref.loaded.spec
     shipped = for_artifact(ref.loaded, input_kind)  # image input: the checkpoint's normalisation goes inside the artifact
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
@@ -252,7 +284,7 @@ def export(
     rep = reports.new_report(
         "export",
         model=shipped.describe(),
-        inputs=ref.describe_inputs(),
+        inputs={**ref.describe_inputs(), **({"calibration": ref.describe_calibration()} if calibrate else {})},
         target=target.name,
         precision=precision.value,
         artifact=artifact_info(dest),
@@ -339,8 +371,27 @@ def recorded_reference(existing: dict, model: str | None, weights: str | None, s
     return model, weights, seed, input_size
 
 
+def recorded_images(existing: dict, images: ImageOptions | None, log: Log) -> ImageOptions:
+    """validate without --images re-checks on the photos the report beside the artifact used: its folder (if it is
+    still there) and its --samples cap; else the built-in set."""
+    images = images or ImageOptions()
+    if images.images:
+        return images
+    recorded = (existing.get("inputs") or {}).get("images") or {}
+    source = recorded.get("source")
+    if not source or source == "builtin":
+        return images
+    if not Path(source).is_dir():
+        log(f"the photos the report records ({source}) are gone; checking on the built-in set (pass --images DIR)")
+        return images
+    cap = images.samples if images.samples is not None else (recorded.get("cap") if recorded.get("cap_from") == "--samples" else None)
+    log(f"checking on the photos the report records: {source}")
+    return ImageOptions(source, None, cap)
+
+
 def validate(artifact: Path, model: str | None, precision: Precision | None, weights: str | None, seed: int | None, tolerances: dict,
-             threads: int | None, log: Log, runner_options: dict | None = None, input_size: tuple[int, int] | None = None) -> Outcome:
+             threads: int | None, log: Log, runner_options: dict | None = None, input_size: tuple[int, int] | None = None,
+             images: ImageOptions | None = None) -> Outcome:
     from edgevt.artifacts import check_input_shape
     from edgevt.exporters import artifact_input_kind
     from edgevt.models.loading import for_artifact
@@ -356,8 +407,13 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
     precision = precision or (Precision.parse(existing["precision"]) if existing.get("precision") else target.default_precision)
     check_makes(target, precision)
     input_kind = artifact_input_kind(target, artifact)
-    ref = make_reference(model, weights, seed, log, input_kind, input_size)
+    images = recorded_images(existing, images, log)
+    ref = make_reference(model, weights, seed, log, input_kind, input_size, images)
     check_input_shape(target, artifact, ref.samples.batch.shape)
+    inputs = ref.describe_inputs()
+    recorded_calibration = (existing.get("inputs") or {}).get("calibration")
+    if precision is Precision.INT8_STATIC and recorded_calibration:
+        inputs["calibration"] = ref.describe_calibration(recorded_calibration)
     threads = threads or default_threads()
     parity = check_parity(target, artifact, ref, precision, tolerances, threads, log, runner_options)
     failed = parity.status == "fail"
@@ -366,7 +422,7 @@ def validate(artifact: Path, model: str | None, precision: Precision | None, wei
         "validate",
         failed,
         model=for_artifact(ref.loaded, input_kind).describe(),
-        inputs=ref.describe_inputs(),
+        inputs=inputs,
         target=target.name,
         precision=precision.value,
         artifact=artifact_info(artifact),
@@ -414,9 +470,12 @@ def bench_artifact(artifact: Path, settings: BenchSettings, model: str | None, w
     baseline = None
     if model:  # torch eager of the same checkpoint: weights and seed as the report beside the artifact records them
         model, weights, seed, _ = recorded_reference(_existing_for(artifact) or {}, model, weights, seed, None)
-        ref = make_reference(model, weights, seed, log, kind, tuple(shape[2:4]))
-        check_input_shape(target, artifact, ref.samples.batch.shape)
-        baseline = for_artifact(ref.loaded, kind).module
+        from edgevt.models.loading import load_model, resolve_spec
+
+        spec = resolve_spec(model, weights, tuple(shape[2:4]))
+        check_input_shape(target, artifact, spec.input_shape)
+        log(f"loading {spec.name} ({weights} weights) to time it in torch eager")
+        baseline = for_artifact(load_model(spec, weights, seed), kind).module
     known = (((_existing_for(artifact) or {}).get("latency") or {}).get("compute_bound") or {}).get("macs")  # from its export
     latency = benchmark(target, artifact, batch, settings, log, baseline, runner_options, macs=None if model else known)
     threads = latency["settings"]["threads"]

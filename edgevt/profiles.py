@@ -13,7 +13,8 @@ from edgevt.errors import ProfileError, UsageError
 from edgevt.limits import bench_value, tolerance_value
 from edgevt.parity import Precision
 
-TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix"}
+TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix", "images", "calibration_images", "samples"}
+IMAGE_KEYS = ("images", "calibration_images")  # folders; a relative path is relative to the profile file
 MATRIX_KEYS = ("models", "targets", "precisions", "options")
 
 
@@ -29,6 +30,9 @@ class Profile:
     bench: dict[str, Any] = field(default_factory=dict)
     # `edgevt matrix --profile`: models, targets and precisions lists, and options per target
     matrix: dict[str, Any] = field(default_factory=dict)
+    images: str | None = None  # folder of evaluation photos (--images)
+    calibration_images: str | None = None  # folder of int8-static calibration photos (--calibration-images)
+    samples: int | None = None  # cap on photos per set (--samples)
 
 
 def bundled_names() -> list[str]:
@@ -111,7 +115,34 @@ def load_profile(name_or_path: str) -> Profile:
         prof.bench[key] = _checked(src, f"bench.{key}", bench_value(str(key), value))
     if "matrix" in data:
         prof.matrix = _matrix_section(src, data["matrix"])
+    _image_keys(prof, src, data)
     return prof
+
+
+def _image_keys(prof: Profile, src: str, data: dict) -> None:
+    for key in IMAGE_KEYS:
+        if key in data:
+            value = data[key]
+            if not isinstance(value, str) or not value.strip():
+                raise ProfileError(src, key, f"expected a folder path, got {value!r}")
+            path = Path(value).expanduser()
+            base = Path(src).parent if Path(src).is_file() else Path.cwd()
+            setattr(prof, key, str(path if path.is_absolute() else (base / path).resolve()))
+    if "samples" in data:
+        value = data["samples"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ProfileError(src, "samples", f"expected a whole number >= 1, got {value!r}")
+        prof.samples = value
+
+
+def image_options(profile: Profile | None, images: str | None = None, calibration_images: str | None = None,
+                  samples: int | None = None):
+    """--images, --calibration-images and --samples over the profile's images, calibration_images and samples."""
+    from edgevt.images import ImageOptions
+
+    return ImageOptions(images or (profile.images if profile else None),
+                        calibration_images or (profile.calibration_images if profile else None),
+                        samples if samples is not None else (profile.samples if profile else None))
 
 
 def _matrix_section(src: str, data: Any) -> dict[str, Any]:

@@ -91,6 +91,45 @@ def model_lines(model: dict, inputs: dict) -> list[str]:
     return lines
 
 
+def _skipped_text(skipped: list[dict], limit: int | None) -> str:
+    shown = skipped if limit is None else skipped[:limit]
+    more = f"; and {len(skipped) - len(shown)} more" if len(skipped) > len(shown) else ""
+    return "; ".join(f"{s['file']} ({s['reason']})" for s in shown) + more
+
+
+def photo_lines(inputs: dict, skipped_limit: int | None = None) -> list[str]:
+    """Which photos parity (and int8 calibration) ran on, what was skipped, and how much the two sets share: for
+    report.md and the CLI summary."""
+    images = inputs.get("images")
+    if not images:
+        return []
+
+    def where(section: dict) -> str:
+        if section.get("source") == "builtin":
+            return "the built-in set"
+        return f"{section.get('source')}"
+
+    def cap(section: dict) -> str:
+        if not section.get("not_selected"):
+            return ""
+        return f" (at most {section.get('cap')}, from {section.get('cap_from')}; {section['not_selected']} not selected)"
+
+    noise = inputs.get("noise")
+    lines = [f"photos: {images['used']} from {where(images)}{cap(images)}" + (f" + {noise} seeded noise samples" if noise else "")]
+    if images.get("recipe"):
+        lines[-1] += f" — {images['recipe']}"
+    if images.get("skipped"):
+        lines.append(f"skipped {len(images['skipped'])} file(s): {_skipped_text(images['skipped'], skipped_limit)}")
+    cal = inputs.get("calibration")
+    if cal:
+        shared = cal.get("shared_with_evaluation")
+        lines.append(f"int8 calibration: {cal.get('used')} photos from {where(cal)}{cap(cal)}"
+                     + (f", {shared} of them also evaluation photos" if shared is not None else "") + f" — {cal.get('note')}")
+        if cal.get("skipped"):
+            lines.append(f"calibration skipped {len(cal['skipped'])} file(s): {_skipped_text(cal['skipped'], skipped_limit)}")
+    return lines
+
+
 def markdown(report: dict) -> str:
     model, parity, latency = report.get("model", {}), report.get("parity") or {}, report.get("latency") or {}
     art = report.get("artifact") or {}
@@ -102,6 +141,7 @@ def markdown(report: dict) -> str:
         f"- created: {report['created']} · edgevt {report.get('environment', {}).get('edgevt')}",
     ]
     lines += model_lines(model, report.get("inputs") or {})
+    lines += [f"- {line}" for line in photo_lines(report.get("inputs") or {})]
     export = report.get("export")
     if export and export.get("converter"):  # tflite
         xnn = export.get("xnnpack") or {}
@@ -122,10 +162,13 @@ def markdown(report: dict) -> str:
     if parity.get("status") == "skipped":
         lines.append(f"**skipped**: {parity.get('reason')}")
     elif parity:
+        from edgevt.parity import top1_text
+
+        top1 = top1_text(parity, flips=None)
         lines.append(
             f"**{parity['status']}** — engine `{parity.get('engine')}` vs `{parity.get('reference')}`, "
-            f"{parity.get('samples')} samples ({parity.get('photos')} photos); top-1 agreement "
-            f"{_fmt(parity.get('top1_agreement'), '.1%')}, top-5 overlap {_fmt(parity.get('top5_agreement'), '.1%')}"
+            f"{parity.get('samples')} samples ({parity.get('photos')} photos); "
+            + (f"{top1[0]}, top-5 overlap {_fmt(parity.get('top5_agreement'), '.1%')}" if top1 else "no class output: no top-1 agreement")
         )
         lines += ["", "| output | max abs | max rel | cosine (worst) | PSNR dB | SNR dB | NaN/inf |", "|---|---|---|---|---|---|---|"]
         for o in parity.get("outputs", []):
@@ -135,9 +178,8 @@ def markdown(report: dict) -> str:
             )
         if parity.get("failures"):
             lines += ["", "Failures:", *[f"- {f}" for f in parity["failures"]]]
-        for d in parity.get("top1_disagreements") or []:
-            lines.append(f"- top-1 changed on `{d['sample']}`: class {d['reference_class']} → {d['candidate_class']} "
-                         f"(reference top-1/top-2 margin {d['reference_margin']:.3g})")
+        if len(top1) > 1:
+            lines += ["", *[f"- {line}" for line in top1[1:]]]
         diag = parity.get("diagnosis")
         if diag:
             lines += ["", f"Where the reduced precision loses accuracy ({diag.get('engine')}, sample `{diag.get('sample')}`):", "",

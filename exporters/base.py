@@ -82,10 +82,11 @@ class Target:
         return parsed
 
 
-def run_batched(runner: Runner, batch: np.ndarray) -> dict[str, np.ndarray]:
-    """Run sample by sample (artifacts have a fixed batch of 1) and stack the outputs."""
+def run_batched(runner: Runner, batch: np.ndarray, chunk: int = 1) -> dict[str, np.ndarray]:
+    """Run `chunk` samples at a time (artifacts have a fixed batch of 1; the PyTorch reference takes any) and stack
+    the outputs."""
     outs: dict[str, list[np.ndarray]] = {}
-    for i in range(len(batch)):
-        for name, value in runner.run(batch[i : i + 1]).items():
+    for i in range(0, len(batch), chunk):
+        for name, value in runner.run(batch[i : i + chunk]).items():
             outs.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
     return {name: np.concatenate(values) for name, values in outs.items()}

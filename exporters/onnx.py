@@ -133,7 +133,7 @@ def _int8_dynamic(src: Path, dst: Path, workdir: Path, log) -> dict:
 
 
 class _Calibration:
-    """onnxruntime CalibrationDataReader over the sample photos (pixels, for an image-input model)."""
+    """onnxruntime CalibrationDataReader over the calibration photos (pixels, for an image-input model)."""
 
     def __init__(self, batch: np.ndarray, input_name: str):
         self._it = iter([{input_name: batch[i : i + 1]} for i in range(len(batch))])
@@ -178,7 +178,7 @@ def export(model, samples, precision: Precision, options: dict, workdir: Path, l
         elif precision is Precision.INT8_DYNAMIC:
             details["quantization"] = _int8_dynamic(fp32, out, workdir, log)
         else:
-            details["quantization"] = _int8_static(fp32, out, workdir, samples.batch[samples.is_photo], model.input_name, options, log)
+            details["quantization"] = _int8_static(fp32, out, workdir, samples.calibration_batch(), model.input_name, options, log)
     _stamp(out, model)
     details["seconds"] = round(time.perf_counter() - t0, 3)
     details["ops"] = _op_histogram(out)

@@ -186,7 +186,7 @@ def export(model, samples, precision: Precision, options: dict, workdir: Path, l
                 elif precision is Precision.INT8_DYNAMIC:
                     details["quantization"] = _int8_dynamic(fp32, out)
                 else:
-                    details["quantization"] = _int8_static(fp32, out, samples.batch[samples.is_photo], model.input_name, options, log)
+                    details["quantization"] = _int8_static(fp32, out, samples.calibration_batch(), model.input_name, options, log)
         except Exception as exc:
             raise ExportError(f"ai-edge-quantizer could not make {precision.value} of {model.spec.name}: "
                               f"{type(exc).__name__}: {first_line(exc)}", "try another precision") from exc

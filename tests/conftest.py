@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("EDGEVT_GEMM_GFLOPS", "onnxruntime=100,torch=50")
 # Run logs of in-process CLI calls go to a temporary directory, not ~/.local/state/edgevt/logs.
 os.environ.setdefault("EDGEVT_LOG_DIR", tempfile.mkdtemp(prefix="edgevt-test-logs-"))
+# The fast suite checks parity on 8 of the 104 built-in photos (the 8 originals: the cap picks every 13th view); users
+# get all 104 by default. Tests of the default set clear this (monkeypatch.delenv).
+os.environ.setdefault("EDGEVT_SAMPLES", "8")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from edgevt.models import registry  # noqa: E402

@@ -91,14 +91,20 @@ def reuse_fp32(exported, monkeypatch):
 @pytest.mark.parametrize("precision,options", [(Precision.FP16, {}), (Precision.INT8_DYNAMIC, {}),
                                                (Precision.INT8_STATIC, {"static_ops": "compute"})])
 def test_quantized_precisions(reuse_fp32, precision, options, tmp_path):
-    rep = export("tiny-swiftformer", tmp_path, precision, options).report
+    from edgevt.images import ImageOptions
+    from photo_fixtures import natural_folder
+
+    calibration = natural_folder(tmp_path / "calibration", 3)  # int8-static calibrates on these 3 crops
+    rep = pipeline.export("tiny-swiftformer", "tflite", precision, "random", 0, tmp_path / "out", options, {}, None, QUIET,
+                          images=ImageOptions(calibration=str(calibration))).report
     assert rep["parity"]["engine"] == "ai-edge-litert-xnnpack" and rep["parity"]["top1_agreement"] is not None
     assert rep["parity"]["outputs"][0]["cosine"] > 0.98, rep["parity"]
     assert rep["artifact"]["bytes"] < reuse_fp32["artifact"]["bytes"]
     quant = rep["export"]["quantization"]
     assert quant["tool"] == "ai-edge-quantizer"
     if precision is Precision.INT8_STATIC:
-        assert quant["calibration"]["samples"] == 8 and rep["export"]["integer_ops"] > 0
+        assert quant["calibration"]["samples"] == 3 and rep["export"]["integer_ops"] > 0
+        assert rep["inputs"]["calibration"]["source"] == str(calibration) and rep["inputs"]["calibration"]["shared_with_evaluation"] == 0
         runner = tflite.LiteRTRunner(Path(rep["artifact"]["path"]), 1)
         assert runner.input["dtype"] == np.float32  # static_ops=compute: only matmul/conv are integer, the edges stay float
 

@@ -73,3 +73,16 @@ def test_a_model_whose_cells_are_still_pending_is_not_called_a_failure():
     assert reports.ship_candidates(rep["cells"]) == {"m": "not run yet (cells pending)"}
     page = render(rep)
     assert "not run yet (cells pending)" in page and "none passed" not in page
+
+
+def test_a_failed_cell_lists_its_top1_interval_and_every_flip_with_its_margin():
+    rep = fx.sample_report()
+    failed = next(c for c in rep["cells"] if c["status"] == "fail")
+    failed["parity"].update(top1_ci95=[0.529, 0.978], top1_disagreements=[
+        {"sample": "coffee.png#crop60-tl", "reference_class": 3, "candidate_class": 9, "reference_margin": 0.0123}])
+    text = reports.markdown(rep)
+    assert "| 87.5% (52.9%–97.8%) |" in text
+    assert "  - top-1 changed on coffee.png#crop60-tl: class 3 → 9 (reference top-1/top-2 margin 0.0123)" in text
+    failure = ET.fromstring(reports.junit(rep)).find(".//failure")
+    assert "top-1 agreement 87.5% (52.9%–97.8%) of 8 photos" in failure.get("message")
+    assert "top-1 changed on coffee.png#crop60-tl: class 3 → 9 (reference top-1/top-2 margin 0.0123)" in failure.text

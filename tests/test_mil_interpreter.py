@@ -98,3 +98,18 @@ def test_preflight_of_a_clean_fp16_program_has_no_findings():
     pre = preflight(program(lambda x: mb.cast(x=mb.relu(x=mb.cast(x=x, dtype="fp16")), dtype="fp32")))
     assert pre.findings == [] and pre.ane_share == 1.0
     assert "No findings" in markdown(pre.to_dict())
+
+
+def test_the_program_runs_with_numpys_blas_on_one_thread():
+    """Small per-sample matrix products lose more to BLAS thread hand-offs than they gain (reports/parity-cost.md)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+    prog = program(lambda x: mb.matmul(x=x, y=np.ones((3, 4), np.float32)))
+    with threadpool_limits(limits=2, user_api="blas"):  # what numpy would use on a 2-core host
+        Interpreter(prog).run({"x": np.ones((2, 3), np.float32)}, lambda step, env: seen.append(blas_threads()))
+        assert blas_threads() == {2}
+    assert seen == [{1}]

@@ -100,6 +100,8 @@ CONV_CASES = [
     dict(cin=4, cout=6, k=3, stride=1, dilation=2, groups=2, pad_type="valid", pad=None),  # grouped, dilated
     dict(cin=3, cout=8, k=4, stride=4, dilation=1, groups=1, pad_type="valid", pad=None),  # patch embedding
     dict(cin=4, cout=4, k=7, stride=1, dilation=1, groups=4, pad_type="same", pad=None),
+    dict(cin=6, cout=5, k=1, stride=1, dilation=1, groups=1, pad_type="valid", pad=None),  # pointwise (SwiftFormer's most common)
+    dict(cin=4, cout=8, k=3, stride=1, dilation=1, groups=4, pad_type="custom", pad=[1, 1, 1, 1]),  # depthwise x2 channels
 ]
 
 

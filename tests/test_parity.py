@@ -146,3 +146,30 @@ def test_a_tie_in_the_candidate_counts_the_same_way_in_agreement_and_disagreemen
     rep = run({"logits": ref}, {"logits": cand}, Thresholds(min_top1=1.0))
     assert rep.top1_agreement == 0.0
     assert [d["candidate_class"] for d in rep.top1_disagreements] == [2]
+
+
+@pytest.mark.parametrize("agree,total,low,high", [
+    (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (29, 29, 0.8830, 1.0),
+])
+def test_wilson_interval_matches_newcombes_worked_examples(agree, total, low, high):
+    """Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (Wilson score, no continuity correction)."""
+    from edgevt.parity import wilson_interval
+
+    assert wilson_interval(agree, total) == pytest.approx((low, high), abs=5e-5)
+
+
+def test_top1_interval_and_every_flip_are_reported():
+    from edgevt.parity import top1_text, wilson_interval
+
+    ref = np.eye(20, 10, dtype=np.float32) * 5
+    cand = ref.copy()
+    cand[2, 7] = 10
+    rep = run({"logits": ref}, {"logits": cand}, Thresholds(min_top1=0.97))
+    assert rep.top1_agreement == 0.95 and rep.top1_ci95 == pytest.approx(list(wilson_interval(19, 20)))
+    assert "top-1 agreement 95.0% < 97% on 20 photos (95% CI 76.4%–99.1%; 1 changed, reference margins ≤ 5)" in rep.failures[0]
+    lines = top1_text(rep.to_dict())
+    assert lines == ["top-1 agreement 95.0% of 20 photos (95% CI 76.4%–99.1%)",
+                     "top-1 changed on #2: class 2 → 7 (reference top-1/top-2 margin 5)"]
+    many = {**rep.to_dict(), "top1_disagreements": rep.top1_disagreements * 12}
+    assert top1_text(many, flips=10)[-1] == "… and 2 more top-1 changes (report.json lists them all)"
+    assert len(top1_text(many, flips=None)) == 13

@@ -73,6 +73,10 @@ def write(tmp_path, text):
         ("matrix:\n  targets: [tpu]\n", "matrix.targets"),
         ("matrix:\n  precisions: [fp8]\n", "matrix.precisions"),
         ("matrix:\n  options:\n    onnx:\n      colour: red\n", "matrix.options.onnx"),
+        ("images: [a, b]\n", "images"),
+        ("calibration_images: ''\n", "calibration_images"),
+        ("samples: 0\n", "samples"),
+        ("samples: lots\n", "samples"),
     ],
 )
 def test_bad_profiles_name_the_file_and_key(tmp_path, text, key):
@@ -96,3 +100,15 @@ def test_profile_wins_over_command_defaults(tmp_path):
     prof = load_profile(write(tmp_path, "bench:\n  runs: 50\n"))
     settings = bench_settings(prof, {"runs": 20, "warmup": 3})
     assert settings.runs == 50 and settings.warmup == 3
+
+
+def test_profile_image_folders_are_relative_to_the_profile_and_the_command_line_wins(tmp_path):
+    from edgevt.images import ImageOptions
+    from edgevt.profiles import image_options
+
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "p.yaml"
+    path.write_text("images: photos\ncalibration_images: /data/calib\nsamples: 120\n")
+    prof = load_profile(str(path))
+    assert image_options(prof) == ImageOptions(str(tmp_path / "sub" / "photos"), "/data/calib", 120)
+    assert image_options(prof, "mine", None, 5) == ImageOptions("mine", "/data/calib", 5)

@@ -10,17 +10,21 @@ from typing import Any, Callable
 
 from edgevt.bench import QUICK_DEFAULTS as MATRIX_BENCH_DEFAULTS  # like `edgevt export`: a short run per cell
 from edgevt.errors import UsageError
+from edgevt.images import ImageOptions
 from edgevt.matrix.plan import MatrixPlan, check_precisions, expand, plan_digest, resolve_models, split_list, split_options
 
 
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,
               options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None,
-              exclude: tuple[str, ...] = (), shard: str | None = None) -> MatrixPlan:
+              exclude: tuple[str, ...] = (), shard: str | None = None, images: ImageOptions | None = None,
+              log: Callable[[str], None] | None = None) -> MatrixPlan:
     """Command line over profile over defaults; everything is validated here, before the first cell runs.
-    shard "K/N": only the K-th of N cost-balanced shares of the cells (edgevt.matrix.shard)."""
+    shard "K/N": only the K-th of N cost-balanced shares of the cells (edgevt.matrix.shard). The photos are read once
+    here too: a missing or empty folder is exit 2, and their digests go into the cells' cache keys and the plan's digest."""
     from edgevt.exporters import get_target, require
+    from edgevt.images import scan
     from edgevt.limits import check_seed, check_tolerances
-    from edgevt.profiles import bench_settings, load_profile
+    from edgevt.profiles import bench_settings, image_options, load_profile
 
     weights = weights or "pretrained"
     seed = 0 if seed is None else seed
@@ -51,6 +55,11 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
                       profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude), threads_auto=threads_auto)
     plan.cells = expand(plan, per_target)
+    images = images or ImageOptions()
+    plan.images = image_options(prof, images.images, images.calibration, images.samples)
+    if log and (plan.images.images or plan.images.calibration):
+        log("reading the photos (their content digests go into the cache keys)")
+    plan.evaluation, plan.calibration = scan(plan.images, plan.calibrates)
     plan.digest = plan_digest(plan)
     if shard:
         from edgevt.matrix.shard import Shard, select

@@ -1,8 +1,9 @@
 """Content-addressed cache of matrix cells: an artifact per export key, a result per (artifact, parity, bench) key.
 
 The artifact key covers what the artifact depends on: the model config, a digest of the weights, the target,
-precision and options, the converter and runtime versions, and the source of the code that builds it. The
-result key adds what parity and latency depend on (samples seed, tolerances, bench settings, host). Entries
+precision and options, the calibration photos' content (int8-static), the converter and runtime versions, and the
+source of the code that builds it. The result key adds what parity and latency depend on (the evaluation photos'
+content, samples seed, tolerances, bench settings, host). Entries
 are written by rename, so a killed run leaves either a whole entry or none.
 """
 
@@ -107,22 +108,24 @@ def _source_digest(modules: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.preprocessing", "edgevt.exporters.base"]
+ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.images", "edgevt.preprocessing", "edgevt.exporters.base"]
 RESULT_CODE = ["edgevt.parity", "edgevt.bench", "edgevt.pipeline", "edgevt.exporters", "edgevt.mil", "edgevt.matrix.worker"]
 
 
-def artifact_key(spec_data: dict, weights_id: dict, target, precision: str, options: dict) -> str:
+def artifact_key(spec_data: dict, weights_id: dict, target, precision: str, options: dict, calibration: str | None = None) -> str:
+    """`calibration`: the content digest of the photos an int8-static artifact is calibrated on (None otherwise)."""
     from edgevt import __version__
 
     code = source_digest([*ARTIFACT_CODE, target.export.__module__])
     return digest({"format": CACHE_FORMAT, "kind": "artifact", "edgevt": __version__, "model": spec_data, "weights": weights_id,
-                   "target": target.name, "precision": precision, "options": options, "code": code,
+                   "target": target.name, "precision": precision, "options": options, "code": code, "calibration": calibration,
                    "tools": _versions([*COMMON_PACKAGES, *target_packages(target)])})
 
 
-def result_key(art_key: str, seed: int, tolerances: dict, bench: dict, host: dict) -> str:
+def result_key(art_key: str, seed: int, tolerances: dict, bench: dict, host: dict, photos: str | None = None) -> str:
+    """`photos`: the content digest of the evaluation photos (changing one photo recomputes parity)."""
     return digest({"format": CACHE_FORMAT, "kind": "result", "artifact": art_key, "seed": seed, "tolerances": tolerances,
-                   "bench": bench, "host": host, "code": source_digest(RESULT_CODE)})
+                   "bench": bench, "host": host, "photos": photos, "code": source_digest(RESULT_CODE)})
 
 
 class Cache:

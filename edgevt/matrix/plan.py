@@ -8,6 +8,7 @@ from typing import Any
 
 from edgevt.bench import BenchSettings
 from edgevt.errors import UsageError
+from edgevt.images import NOISE_SAMPLES, ImageOptions, ImageSet
 from edgevt.parity import Precision
 
 
@@ -40,13 +41,38 @@ class MatrixPlan:
     threads_auto: bool = False  # bench.threads came from this host's CPU count, not from the command line or profile
     digest: str = ""  # plan_digest() of the whole plan, set once its cells are expanded (before any shard is taken)
     shard: dict | None = None  # {index, count, plan_cells}: this run covers one shard of the plan (shard.py)
+    images: ImageOptions = field(default_factory=ImageOptions)  # --images, --calibration-images, --samples
+    evaluation: ImageSet | None = None  # the photos every cell checks parity on (scanned once, for the cache keys)
+    calibration: ImageSet | None = None  # a separate int8-static calibration set, when given and used
 
     def describe(self) -> dict:
         from dataclasses import asdict
 
         return {"models": list(self.specs), "targets": self.targets, "precisions": self.precisions, "weights": self.weights,
                 "seed": self.seed, "profile": self.profile, "bench": asdict(self.bench), "tolerances": self.tolerances,
-                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude, "digest": self.digest, "shard": self.shard}
+                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude, "images": self.images.to_dict(),
+                "inputs": self.describe_inputs(), "digest": self.digest, "shard": self.shard}
+
+    def describe_inputs(self) -> dict:
+        """The photos of the run, as an export report's "inputs" section: used, skipped, calibration overlap."""
+        from edgevt.images import calibration_section
+
+        if self.evaluation is None:
+            return {}
+        out = {"images": self.evaluation.describe(), "noise": NOISE_SAMPLES}
+        if self.calibrates:
+            out["calibration"] = calibration_section(self.evaluation, self.calibration or self.evaluation)
+        return out
+
+    @property
+    def calibrates(self) -> bool:
+        """Does any cell calibrate (int8-static)?"""
+        return any(c.precision == Precision.INT8_STATIC.value and not c.unsupported for c in self.cells)
+
+    def calibration_digest(self) -> str | None:
+        """What an int8-static artifact depends on besides the model: the photos it was calibrated on."""
+        chosen = self.calibration or self.evaluation
+        return chosen.digest() if chosen is not None else None
 
 
 def plan_digest(plan: MatrixPlan) -> str:
@@ -62,6 +88,8 @@ def plan_digest(plan: MatrixPlan) -> str:
     return digest({"edgevt": __version__, "specs": {n: spec_to_dict(s) for n, s in plan.specs.items()}, "targets": plan.targets,
                    "precisions": plan.precisions, "weights": plan.weights, "seed": plan.seed, "profile": plan.profile, "bench": bench,
                    "tolerances": plan.tolerances, "cell_timeout_s": plan.cell_timeout_s, "exclude": plan.exclude,
+                   "photos": plan.evaluation.digest() if plan.evaluation is not None else None,
+                   "calibration_photos": plan.calibration_digest() if plan.calibrates else None,
                    "cells": [[c.id, c.options, c.unsupported] for c in plan.cells]})
 
 

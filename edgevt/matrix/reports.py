@@ -69,6 +69,20 @@ def _why(entry: dict) -> str:
     return err.get("message") or ""
 
 
+def _flips(entry: dict, limit: int | None) -> list[str]:
+    """Each photo whose top-1 changed, with the reference's top-1/top-2 margin (a near-tie flips easily)."""
+    from edgevt.parity import top1_text
+
+    return top1_text(entry.get("parity") or {}, limit)[1:]
+
+
+def _top1(parity: dict) -> str:
+    """'99.0% (94.8–99.8)': top-1 agreement and its 95% Wilson interval."""
+    ci = parity.get("top1_ci95")
+    value = _num(parity.get("top1_agreement"), ".1%")
+    return value + (f" ({ci[0]:.1%}–{ci[1]:.1%})" if ci and parity.get("top1_agreement") is not None else "")
+
+
 @dataclass
 class ShipChoice:
     """Per model: the passing cell with the lowest p50 here (best), passing cells without a measured p50, and
@@ -156,7 +170,7 @@ def timing_lines(cells: list[dict]) -> list[str]:
 
 def _table(cells: list[dict]) -> list[str]:
     lines = [*timing_lines(cells),
-             "| model | target | precision | status | size MB | worst cosine | top-1 | p50 ms | p90 ms | vs torch eager | efficiency | engine |",
+             "| model | target | precision | status | size MB | worst cosine | top-1 (95% CI) | p50 ms | p90 ms | vs torch eager | efficiency | engine |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in cells:
         parity, lat = e.get("parity") or {}, _measured(e)
@@ -167,7 +181,7 @@ def _table(cells: list[dict]) -> list[str]:
         status = f"**{e['status']}**" if e["status"] not in ("pass", "unsupported") else e["status"]
         lines.append(f"| {e['model']} | {e['target']} | {e['precision']} | {status}{' (cached)' if e.get('cached') else ''} "
                      f"| {_num(size / 1e6 if size else None, '.2f')} | {_num(worst_cosine(e), '.7f')} "
-                     f"| {_num(parity.get('top1_agreement'), '.1%')} | {latency_cells} "
+                     f"| {_top1(parity)} | {latency_cells} "
                      f"| {(lat or {}).get('engine') or parity.get('engine') or '—'} |")
     return lines
 
@@ -195,6 +209,8 @@ def markdown(report: dict) -> str:
     seed = f" (seed {m['seed']})" if m["weights"] == "random" else ""
     profile = f", profile {m['profile']}" if m.get("profile") else ""
     profile += f"; excluded: {', '.join(f'`{x}`' for x in m['exclude'])}" if m.get("exclude") else ""
+    from edgevt.report import photo_lines
+
     groups = by_kind(report["cells"])
     ran = [(kind, cells) for kind, cells in groups if kind is not None]
     where = (f"Cells ran on {ran[0][0]} ({', '.join(hostnames(ran[0][1]))})" if len(ran) == 1 else
@@ -202,7 +218,8 @@ def markdown(report: dict) -> str:
              f"Host: {env.get('host_cpu')}, {env.get('logical_cpus')} logical CPUs")
     lines = [f"# edgevt matrix: {len(m['models'])} model(s) × {', '.join(m['targets'])} × {', '.join(m['precisions'])}", "",
              f"{s['cells']} cells: {counts} ({s['cached']} from the cache). Weights: {m['weights']}{seed}{profile}. "
-             f"{where}, {m['bench'].get('threads')} threads.{_shards(m)}", ""]
+             f"{where}, {m['bench'].get('threads')} threads.{_shards(m)}", "",
+             *[f"- {line}" for line in photo_lines(m.get("inputs") or {}, skipped_limit=10)], ""]
     if len(ran) <= 1:
         lines += _table(report["cells"]) + _ship(report["cells"], "on this host" if not ran else "on this kind of machine")
     else:
@@ -212,7 +229,9 @@ def markdown(report: dict) -> str:
     problems = [e for e in report["cells"] if e["status"] in ("fail", "error", "crashed", "timeout")]
     if problems:
         lines += ["", "## Failures", ""]
-        lines += [f"- `{e['id']}` **{e['status']}**: {_why(e)}" for e in problems]
+        for e in problems:
+            lines.append(f"- `{e['id']}` **{e['status']}**: {_why(e)}")
+            lines += [f"  - {flip}" for flip in (_flips(e, 10) if e["status"] == "fail" else [])]
     skipped = sorted({(e.get("latency") or {}).get("reason") for e in report["cells"] if (e.get("latency") or {}).get("status") == "skipped"})
     if skipped:
         lines += ["", "Latency skipped: " + "; ".join(r for r in skipped if r) + "."]
@@ -235,12 +254,12 @@ def junit(report: dict) -> str:
         case = ET.SubElement(suite, "testcase", classname=f"edgevt.matrix.{e['model']}", name=f"{e['target']}/{e['precision']}",
                              time=f"{e.get('seconds') or 0:.2f}")
         parity, lat = e.get("parity") or {}, _measured(e)
-        numbers = (f"worst cosine {_num(worst_cosine(e), '.7f')}, top-1 agreement {_num(parity.get('top1_agreement'), '.1%')}, "
+        numbers = (f"worst cosine {_num(worst_cosine(e), '.7f')}, top-1 agreement {_top1(parity)} of {parity.get('photos')} photos, "
                    f"max abs {_num(max((o['max_abs'] for o in parity.get('outputs', []) if isinstance(o['max_abs'], float)), default=None), '.3g')}"
                    f", engine {parity.get('engine')}")
         if e["status"] == "fail":
             node = ET.SubElement(case, "failure", message=f"parity failed: {numbers}", type="ParityFailure")
-            node.text = "\n".join(parity.get("failures", []) + [f"thresholds: {parity.get('thresholds')}"])
+            node.text = "\n".join(parity.get("failures", []) + _flips(e, None) + [f"thresholds: {parity.get('thresholds')}"])
         elif e["status"] in ("error", "crashed", "timeout"):
             err = e.get("error") or {}
             node = ET.SubElement(case, "error", message=f"{e['status']}: {err.get('message')}", type=str(err.get("type")))

@@ -11,6 +11,7 @@ from edgevt.errors import EXIT_OK, EXIT_PARITY, EXIT_RUNTIME
 from edgevt.matrix.cache import Cache, artifact_key, result_key, weights_identity
 from edgevt.matrix.executors import CellTask, Executor, LocalExecutor
 from edgevt.matrix.plan import Cell, MatrixPlan
+from edgevt.parity import Precision
 
 RETRYABLE = ("error", "crashed")  # what --retry-failed recomputes
 NOT_CACHED = ("timeout", "pending")  # may pass next time without any change: never served from the cache
@@ -32,20 +33,22 @@ def _keys(plan: MatrixPlan, cell: Cell, weights_ids: dict, host: dict) -> tuple[
     wid = weights_ids[cell.model]
     if wid is None:
         return None, None
-    akey = artifact_key(spec_to_dict(plan.specs[cell.model]), wid, get_target(cell.target), cell.precision, cell.options)
-    return akey, result_key(akey, plan.seed, plan.tolerances, asdict(plan.bench), host)
+    calibration = plan.calibration_digest() if cell.precision == Precision.INT8_STATIC.value else None
+    akey = artifact_key(spec_to_dict(plan.specs[cell.model]), wid, get_target(cell.target), cell.precision, cell.options, calibration)
+    photos = plan.evaluation.digest() if plan.evaluation is not None else None
+    return akey, result_key(akey, plan.seed, plan.tolerances, asdict(plan.bench), host, photos)
 
 
 def new_entry(cell: Cell, status: str, akey: str | None = None, rkey: str | None = None) -> dict:
     return {"id": cell.id, "model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options,
-            "status": status, "cached": False, "seconds": None, "key": rkey, "artifact_key": akey, "model_info": None,
+            "status": status, "cached": False, "seconds": None, "key": rkey, "artifact_key": akey, "model_info": None, "inputs": None,
             "artifact": None, "export": None, "parity": None, "latency": None, "host": None,
             "error": {"type": "Unsupported", "message": cell.unsupported, "hint": None, "exit_code": None, "signal": None}
             if cell.unsupported else None}
 
 
 def _from_result(entry: dict, result: dict, cached: bool, log_path: str | None) -> dict:
-    keep = ("status", "seconds", "model_info", "artifact", "artifact_reused", "export", "parity", "latency", "error", "host")
+    keep = ("status", "seconds", "model_info", "inputs", "artifact", "artifact_reused", "export", "parity", "latency", "error", "host")
     return {**entry, **{k: result.get(k) for k in keep}, "cached": cached, "log": log_path}
 
 
@@ -63,7 +66,9 @@ def _job(plan: MatrixPlan, cell: Cell, cache: Cache, akey: str | None, out_dir: 
     return {"reuse_artifact": bool(akey) and not fresh,
             "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options},
             "spec": spec_to_dict(plan.specs[cell.model]), "weights": plan.weights, "seed": plan.seed,
-            "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir), "cache_root": str(cache.root)}
+            "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir), "cache_root": str(cache.root),
+            "images": plan.images.to_dict(), "photos_digest": plan.evaluation.digest() if plan.evaluation else None,
+            "calibration_digest": plan.calibration_digest() if cell.precision == Precision.INT8_STATIC.value else None}
 
 
 def log_name(cell: Cell) -> str:

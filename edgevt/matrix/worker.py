@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from edgevt.errors import EdgevtError, first_line
+from edgevt.images import ImageOptions
 
 ENTRY = "entry.json"  # beside a cached artifact: how it was made
 
@@ -64,7 +65,10 @@ def run_job(job: dict) -> dict:
     require(target)
     precision = Precision.parse(cell["precision"], target.name)
     input_kind = cell["options"].get("input_type", "tensor")
-    ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log, input_kind)
+    calibrate = precision is Precision.INT8_STATIC
+    ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log, input_kind, None,
+                         ImageOptions(**job.get("images") or {}), calibrate)
+    _same_photos(ref.samples, job)
     shipped = for_artifact(ref.loaded, input_kind)
     info, details, reused = _obtain_artifact(target, ref, shipped, precision, cell["options"], Path(job["artifact_dir"]),
                                              Path(job["scratch"]), job.get("reuse_artifact", True))
@@ -72,9 +76,20 @@ def run_job(job: dict) -> dict:
     settings = BenchSettings(**job["bench"])
     parity = check_parity(target, artifact, ref, precision, job["tolerances"], settings.threads, log)
     latency = benchmark(target, artifact, ref.feed[:1], settings, log, shipped.module)
-    return {"status": parity.status, "model_info": shipped.describe(), "inputs": ref.describe_inputs(), "artifact": info,
+    inputs = {**ref.describe_inputs(), **({"calibration": ref.describe_calibration()} if calibrate else {})}
+    return {"status": parity.status, "model_info": shipped.describe(), "inputs": inputs, "artifact": info,
             "artifact_reused": reused,
             "export": details, "parity": parity.to_dict(), "latency": latency, "error": None}
+
+
+def _same_photos(samples, job: dict) -> None:
+    """The photos this cell read must be the ones the plan's cache keys were made from."""
+    from edgevt.errors import UsageError
+
+    pairs = [(samples.images, job.get("photos_digest")), (samples.calibration_images(), job.get("calibration_digest"))]
+    for found, expected in pairs:
+        if expected and found is not None and found.digest() != expected:
+            raise UsageError(f"the photos in {found.source} changed while the matrix ran", "run the matrix again")
 
 
 def error_result(exc: BaseException) -> dict:

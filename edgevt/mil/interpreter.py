@@ -10,6 +10,7 @@ ops, not the accumulation order inside an op on a particular chip.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 from dataclasses import dataclass, field
@@ -37,6 +38,24 @@ def quiet_coremltools():
         yield
     finally:
         logger.setLevel(level)
+
+
+def one_blas_thread():
+    """numpy's BLAS on one thread while the program runs. Its matrix products are small (one sample, op by op), and
+    hand-offs between BLAS threads cost more than they save: 2-5x slower with 2 threads on a busy 2-core host
+    (reports/parity-cost.md measures both). One thread also makes the result independent of the host's core count."""
+    controller = _threadpools()
+    return controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext()
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpools():
+    """The loaded thread pools, found once (scanning the process's libraries costs milliseconds)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # threadpoolctl is a dependency; without it numpy keeps its own setting
+        return None
+    return ThreadpoolController()
 
 
 def load_spec(path: Path):
@@ -169,7 +188,7 @@ class Interpreter:
     def store(self, value, dtype: str) -> np.ndarray:
         value = np.asarray(value)
         if dtype == "fp16":
-            value = value.astype(np.float32)
+            value = np.asarray(value, dtype=np.float32)  # no copy when it is float32 already
             return value.astype(np.float16).astype(np.float32) if self.emulate_fp16 else value
         if dtype in ("fp32", "fp64"):
             return value.astype(np.float32)
@@ -181,6 +200,10 @@ class Interpreter:
         missing = sorted(set(self.inputs) - set(feeds))
         if missing:
             raise UsageError(f"missing program input(s): {', '.join(missing)}")
+        with one_blas_thread():
+            return self._run(feeds, on_step)
+
+    def _run(self, feeds: dict[str, np.ndarray], on_step: Callable | None) -> dict[str, np.ndarray]:
         env = {name: self.store(feeds[name], dtype) for name, (dtype, _) in self.inputs.items()}
         for step in self.steps:
             args = dict(step.consts)
