@@ -20,6 +20,7 @@ from edgevt.options import (
     pass_log,
     precision_option,
     profile_option,
+    rewrites_option,
     target_option_option,
     tolerance_option,
     weights_options,
@@ -116,13 +117,15 @@ def _profile_and_target(profile, target, precision):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output directory (default runs/MODEL/TARGET-PRECISION).")
 @profile_option
 @target_option_option
+@rewrites_option
 @tolerance_option
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Measure latency (artifact and torch eager) after parity.")
 @bench_options
 @json_option
 @click.pass_context
 @pass_log
-def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s, threads, as_json, log):
+def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, rewrites, tolerances, bench, runs, warmup,
+           min_time_s, threads, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
@@ -148,7 +151,8 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
     settings = bench_settings(prof, export_defaults, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
-    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log)
+    rewrites = rewrites or (prof.rewrites if prof else None) or "default"
+    outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, rewrites=rewrites)
     _finish(ctx, outcome)
 
 
@@ -262,6 +266,7 @@ Exit codes:
 @weights_options
 @profile_option
 @target_option_option
+@rewrites_option
 @tolerance_option
 @bench_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/matrix"), show_default=True,
@@ -275,8 +280,8 @@ Exit codes:
 @click.option("--remeasure", is_flag=True, help="Reuse cached artifacts but check parity and time every cell again (e.g. on a quieter machine).")
 @json_option
 @click.pass_context
-def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, threads,
-           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
+def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, rewrites, tolerances, runs, warmup, min_time_s,
+           threads, out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
     Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
@@ -292,7 +297,8 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     from edgevt import matrix as mx
 
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
-                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude)
+                        {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "threads": threads}, cell_timeout, exclude,
+                        rewrites=rewrites)
     echo = None if ctx.obj.get("quiet") else (lambda line: click.echo(line, err=True))
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=sys.stderr.isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure)

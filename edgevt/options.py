@@ -92,6 +92,27 @@ target_option_option = click.option(
     help="A target option, e.g. opset=17, exporter=torchscript, dynamic_batch=true; repeatable.",
 )
 
+def _parse_rewrites(ctx, param, value):
+    if value is None:
+        return None
+    from edgevt.errors import UsageError
+    from edgevt.rewrites import parse_choice
+
+    try:
+        return parse_choice(value)
+    except UsageError as exc:
+        raise click.BadParameter(f"{exc.message}; {exc.hint}" if exc.hint else exc.message, ctx=ctx, param=param) from None
+
+
+rewrites_option = click.option(
+    "--rewrites",
+    callback=_parse_rewrites,
+    metavar="none|default|NAME,...",
+    help="Rewrite a copy of the PyTorch model before conversion into the same function in device-friendly ops "
+    "(parity is still checked against the unrewritten model). default (unless the profile says otherwise): the "
+    "rewrites measured to help on this target; none: convert HF's modules as they are; or names from `edgevt list`.",
+)
+
 bench_options = _stack(
     click.option("--runs", type=click.IntRange(min=1), help="Timed runs after warmup (default 100; export: 20)."),
     click.option("--warmup", type=click.IntRange(min=0), help="Untimed runs before timing (default 10; export: 3)."),

@@ -130,8 +130,10 @@ def export(
     tolerances: dict,
     bench: BenchSettings | None,
     log: Log,
+    rewrites: str | tuple[str, ...] = "none",
 ) -> Outcome:
     from edgevt.exporters import get_target, require
+    from edgevt.rewrites.apply import prepare
 
     target = get_target(target_name)
     require(target)
@@ -142,8 +144,10 @@ def export(
     ref = make_reference(model, weights, seed, log)
     spec = ref.loaded.spec
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
+    # The exporter gets a rewritten copy; parity and the torch-eager baseline use the unrewritten reference.
+    to_export, rewrites_record = prepare(ref.loaded, rewrites, target.name, ref.samples.batch[:1], log)
     with staging_dir(out_dir) as tmp:
-        result = target.export(ref.loaded, ref.samples, precision, opts, tmp, log)
+        result = target.export(to_export, ref.samples, precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
         threads = (bench.threads if bench else None) or default_threads()
         parity = check_parity(target, staged, ref, precision, tolerances, threads, log)
@@ -161,7 +165,7 @@ def export(
         target=target.name,
         precision=precision.value,
         artifact=artifact_info(dest),
-        export={**result.details, "options": opts},
+        export={**result.details, "options": opts, "rewrites": rewrites_record},
         parity=parity.to_dict(),
         latency=latency,
         environment=environment(threads),

@@ -12,7 +12,7 @@ from edgevt.bench import BenchSettings
 from edgevt.errors import ProfileError, UsageError
 from edgevt.parity import Precision, Thresholds
 
-TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix"}
+TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix", "rewrites"}
 MATRIX_KEYS = ("models", "targets", "precisions", "options")
 BENCH_KEYS = {"runs": int, "warmup": int, "threads": int, "min_time_s": (int, float)}
 
@@ -29,6 +29,7 @@ class Profile:
     bench: dict[str, Any] = field(default_factory=dict)
     # `edgevt matrix --profile`: models, targets and precisions lists, and options per target
     matrix: dict[str, Any] = field(default_factory=dict)
+    rewrites: str | tuple[str, ...] | None = None  # none, default or rewrite names (edgevt.rewrites.parse_choice)
 
 
 def bundled_names() -> list[str]:
@@ -105,7 +106,20 @@ def load_profile(name_or_path: str) -> Profile:
         prof.bench[key] = _number(src, f"bench.{key}", value, BENCH_KEYS[key])
     if "matrix" in data:
         prof.matrix = _matrix_section(src, data["matrix"])
+    if "rewrites" in data:
+        prof.rewrites = _rewrites(src, data["rewrites"])
     return prof
+
+
+def _rewrites(src: str, value: Any):
+    from edgevt.rewrites import parse_choice
+
+    if not isinstance(value, (str, list)) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+        raise ProfileError(src, "rewrites", "expected none, default, or a list of rewrite names")
+    try:
+        return parse_choice(value)
+    except UsageError as exc:
+        raise ProfileError(src, "rewrites", exc.message) from None
 
 
 def _matrix_section(src: str, data: Any) -> dict[str, Any]:

@@ -149,6 +149,10 @@ def markdown(report: dict) -> str:
         if latency.get("speedup_vs_torch_eager"):
             lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
         lines.append(f"\nPeak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {latency.get('settings', {}).get('threads')} threads")
+    if export and export.get("rewrites"):
+        from edgevt.rewrites.apply import markdown as rewrites_markdown
+
+        lines += ["", "## Rewrites", "", rewrites_markdown(export["rewrites"])]
     if export and export.get("ane_preflight"):
         from edgevt.mil.preflight import markdown as preflight_markdown
 

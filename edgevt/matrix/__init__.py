@@ -17,7 +17,7 @@ MATRIX_BENCH_DEFAULTS = {"runs": 20, "warmup": 3}  # like `edgevt export`: a sho
 
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,
               options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None,
-              exclude: tuple[str, ...] = ()) -> MatrixPlan:
+              exclude: tuple[str, ...] = (), rewrites: str | tuple[str, ...] | None = None) -> MatrixPlan:
     """Command line over profile over defaults; everything is validated here, before the first cell runs."""
     from edgevt.exporters import get_target, require
     from edgevt.profiles import bench_settings, load_profile
@@ -43,7 +43,8 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     settings = replace(settings, threads=settings.threads or os.cpu_count() or 1)
     plan = MatrixPlan(specs=resolve_models(model_names), targets=target_names, precisions=list(dict.fromkeys(precision_texts)),
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
-                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude))
+                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude),
+                      rewrites=rewrites or (prof.rewrites if prof else None) or "default")
     plan.cells = expand(plan, per_target)
     return plan
 

@@ -105,16 +105,16 @@ def _source_digest(modules: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.exporters.base"]
+ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.exporters.base", "edgevt.rewrites"]
 RESULT_CODE = ["edgevt.parity", "edgevt.bench", "edgevt.pipeline", "edgevt.exporters", "edgevt.mil", "edgevt.matrix.worker"]
 
 
-def artifact_key(spec_data: dict, weights_id: dict, target, precision: str, options: dict) -> str:
+def artifact_key(spec_data: dict, weights_id: dict, target, precision: str, options: dict, rewrites: tuple[str, ...] = ()) -> str:
     from edgevt import __version__
 
     code = source_digest([*ARTIFACT_CODE, target.export.__module__])
     return digest({"format": CACHE_FORMAT, "kind": "artifact", "edgevt": __version__, "model": spec_data, "weights": weights_id,
-                   "target": target.name, "precision": precision, "options": options, "code": code,
+                   "target": target.name, "precision": precision, "options": options, "rewrites": list(rewrites), "code": code,
                    "tools": _versions([*COMMON_PACKAGES, *target_packages(target)])})
 
 

@@ -18,6 +18,7 @@ class Cell:
     precision: str  # resolved (int8 -> int8-weights on coreml); the text as given when unknown to the target
     options: dict = field(default_factory=dict, hash=False, compare=False)  # parsed, defaults filled in
     unsupported: str | None = None  # why this target cannot make this precision
+    rewrites: tuple[str, ...] = ()  # the rewrites this cell's export gets (resolved for its family and target)
 
     @property
     def id(self) -> str:
@@ -37,13 +38,16 @@ class MatrixPlan:
     cell_timeout_s: float | None = None
     exclude: list[str] = field(default_factory=list)  # globs over cell ids (MODEL/TARGET/PRECISION) left out of the run
     cells: list[Cell] = field(default_factory=list)
+    rewrites: str | tuple[str, ...] = "default"  # none, default or names (edgevt.rewrites.parse_choice)
 
     def describe(self) -> dict:
         from dataclasses import asdict
 
+        from edgevt.rewrites import choice_text
+
         return {"models": list(self.specs), "targets": self.targets, "precisions": self.precisions, "weights": self.weights,
                 "seed": self.seed, "profile": self.profile, "bench": asdict(self.bench), "tolerances": self.tolerances,
-                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude}
+                "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude, "rewrites": choice_text(self.rewrites)}
 
 
 def split_list(text: str | None) -> list[str]:
@@ -93,6 +97,7 @@ def split_options(options: dict[str, Any], targets: list[str]) -> dict[str, dict
 def expand(plan: MatrixPlan, options: dict[str, dict[str, Any]]) -> list[Cell]:
     """Every model × target × precision, in that order; a precision a target cannot make is kept as `unsupported`."""
     from edgevt.exporters import get_target
+    from edgevt.rewrites import resolved_names
 
     cells = []
     for target_name in plan.targets:
@@ -102,8 +107,9 @@ def expand(plan: MatrixPlan, options: dict[str, dict[str, Any]]) -> list[Cell]:
             precision = target.default_precision if text == "default" else Precision.parse(text, target_name)
             reason = None if precision in target.precisions else (
                 f"{target_name} does not make {precision.value} (it offers {', '.join(p.value for p in target.precisions)})")
-            for model in plan.specs:
-                cells.append(Cell(model, target_name, precision.value, parsed, reason))
+            for model, spec in plan.specs.items():
+                rewrites = tuple(resolved_names(plan.rewrites, spec.family.name, target_name))
+                cells.append(Cell(model, target_name, precision.value, parsed, reason, rewrites))
     order = {m: i for i, m in enumerate(plan.specs)}
     cells = [c for c in cells if not any(fnmatch.fnmatch(c.id, pattern) for pattern in plan.exclude)]
     if not cells:

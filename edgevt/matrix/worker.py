@@ -24,11 +24,13 @@ def log(msg: str) -> None:
     print(f"[cell {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[dict, dict, bool]:
+def _obtain_artifact(target, ref, precision, options: dict, rewrites: list[str], artifact_dir: Path, scratch: Path,
+                     reuse: bool) -> tuple[dict, dict, bool]:
     """(artifact info, export details, reused): the cached artifact for this key, or a fresh export moved into the cache whole.
     Its size and sha256 are computed once, when it is made, and kept in entry.json beside it."""
     from edgevt.fsio import place
     from edgevt.pipeline import artifact_info, artifact_name
+    from edgevt.rewrites.apply import prepare
 
     entry = artifact_dir / ENTRY
     if reuse and entry.is_file():
@@ -38,13 +40,15 @@ def _obtain_artifact(target, ref, precision, options: dict, artifact_dir: Path, 
     name = artifact_name(ref.loaded.spec.name, precision, target.suffix)
     stage = scratch / "artifact"
     stage.mkdir()
-    result = target.export(ref.loaded, ref.samples, precision, options, stage, log)
+    # The exporter gets a rewritten copy; parity and the torch-eager baseline use the unrewritten reference.
+    to_export, rewrites_record = prepare(ref.loaded, tuple(rewrites) or "none", target.name, ref.samples.batch[:1], log)
+    result = target.export(to_export, ref.samples, precision, options, stage, log)
     final = stage / name
     result.artifact.rename(final)
     for leftover in stage.iterdir():  # exporters may leave side files; the cache keeps the artifact only
         if leftover != final:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-    details = {**result.details, "options": options}
+    details = {**result.details, "options": options, "rewrites": rewrites_record}
     made = artifact_info(final)
     (stage / ENTRY).write_text(json.dumps({"name": name, "export": details, "bytes": made["bytes"], "sha256": made["sha256"]}, default=str))
     place(stage, artifact_dir)  # one rename; an older entry of the same key (--fresh) is replaced only then
@@ -63,8 +67,8 @@ def run_job(job: dict) -> dict:
     require(target)
     precision = Precision.parse(cell["precision"], target.name)
     ref = make_reference(spec_from_dict(job["spec"]), job["weights"], job["seed"], log)
-    info, details, reused = _obtain_artifact(target, ref, precision, cell["options"], Path(job["artifact_dir"]), Path(job["scratch"]),
-                                             job.get("reuse_artifact", True))
+    info, details, reused = _obtain_artifact(target, ref, precision, cell["options"], cell.get("rewrites", []), Path(job["artifact_dir"]),
+                                             Path(job["scratch"]), job.get("reuse_artifact", True))
     artifact = Path(info["path"])
     settings = BenchSettings(**job["bench"])
     parity = check_parity(target, artifact, ref, precision, job["tolerances"], settings.threads, log)
