@@ -42,12 +42,12 @@ def test_unknown_rewrite_on_the_command_line_is_a_usage_error_with_a_suggestion(
 
 
 def test_cli_export_applies_the_target_defaults_unless_told_otherwise(run, tmp_path):
-    code, out, _ = run("-q", "export", "tiny-swinv2", "--target", "onnx", "--weights", "random", "--no-bench", "--json", "--out", "a")
+    code, out, _ = run("-q", "export", "tiny-swiftformer", "--target", "onnx", "--weights", "random", "--no-bench", "--json", "--out", "a")
     rewrites = json.loads(out)["export"]["rewrites"]
     assert code == 0 and rewrites["requested"] == "default"
-    assert [a["name"] for a in rewrites["applied"]] == resolved_names("default", "swinv2", "onnx") != []
-    profile = _profile(tmp_path, "target: onnx\nrewrites: [swin-shift-slices]\n")
-    code, out, _ = run("-q", "export", "tiny-swinv2", "--profile", profile, "--rewrites", "none", "--weights", "random", "--no-bench",
+    assert [a["name"] for a in rewrites["applied"]] == resolved_names("default", "swiftformer", "onnx") != []
+    profile = _profile(tmp_path, "target: onnx\nrewrites: [swiftformer-attention]\n")
+    code, out, _ = run("-q", "export", "tiny-swiftformer", "--profile", profile, "--rewrites", "none", "--weights", "random", "--no-bench",
                        "--json", "--out", "b")
     assert code == 0 and json.loads(out)["export"]["rewrites"] == {"requested": "none", "applied": [], "skipped": []}
 
@@ -81,7 +81,9 @@ def test_matrix_cells_carry_their_resolved_rewrites_and_the_cache_key_tells_them
     from edgevt.models.registry import spec_to_dict
 
     spec, onnx = spec_to_dict(plan.specs["tiny-swin"]), get_target("onnx")
-    keys = {artifact_key(spec, {"random": True}, onnx, "fp32", {}, c) for c in [(), ("fused-qkv",), plan.cells[0].rewrites]}
+    coreml_default = next(c.rewrites for c in plan.cells if c.model == "tiny-swin" and c.target == "coreml")
+    assert coreml_default and "fused-qkv" in coreml_default
+    keys = {artifact_key(spec, {"random": True}, onnx, "fp32", {}, c) for c in [(), ("fused-qkv",), coreml_default]}
     assert len(keys) == 3
 
 

@@ -29,6 +29,7 @@ _MODULES = (
     "swin_window_rank4",
     "swin_constant_bias",
     "swin_patch_merging",
+    "attention_scale",
     "fused_qkv",
 )
 

@@ -29,13 +29,19 @@ def convert(module: nn.Module, class_names: dict[str, str], make: Callable[[nn.M
     return [m for m in module.modules() if isinstance(m, edgevt_class)]
 
 
+# l2_normalize works on x / 16: a power of two, so the result is the same in fp32 (scaling by 2^k commutes with
+# rounding), while in fp16 the sum of squares overflows only once |x| passes 4096 instead of 256.
+PRESCALE = 1.0 / 16
+
+
 def l2_normalize(x: torch.Tensor, rsqrt: bool, eps: float = 1e-12) -> torch.Tensor:
     """F.normalize(x, dim=-1); with rsqrt, the same function as x * rsqrt(max(sum(x^2), eps^2)): mul, reduce_sum,
     maximum and rsqrt run on the Neural Engine, reduce_l2_norm does not (max(sqrt(s), eps) = sqrt(max(s, eps^2)))."""
     if not rsqrt:
         return nn.functional.normalize(x, dim=-1)
-    squares = (x * x).sum(dim=-1, keepdim=True)
-    return x * torch.rsqrt(torch.clamp(squares, min=eps * eps))
+    y = x * PRESCALE
+    squares = (y * y).sum(dim=-1, keepdim=True)
+    return y * torch.rsqrt(torch.clamp(squares, min=(eps * PRESCALE) ** 2))
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:

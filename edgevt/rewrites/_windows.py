@@ -6,7 +6,8 @@ their weights, with the steps the swin-* rewrites switch one by one (each switch
 - constants: relative position bias (Swin), CPB-MLP bias and clamp(logit_scale).exp() (Swin V2), and the
   shifted-window mask, computed once for the fixed input size and stored as one constant per layer;
 - rsqrt_normalize (Swin V2): F.normalize of q and k as x * rsqrt(max(sum(x^2), eps^2));
-- fused_qkv: one Linear for q, k and v (Swin: the softmax scale folded into q's rows).
+- scale_folded (Swin): the softmax scale 1/sqrt(head_dim) folded into the query projection's weights;
+- fused_qkv: one Linear for q, k and v.
 """
 
 from __future__ import annotations
@@ -50,17 +51,18 @@ class WindowAttention(nn.Module):
         self.hf, self.family, self.tokens = hf, family, window * window
         self.heads = hf.num_attention_heads if family == "swin" else hf.self.num_attention_heads
         self.qkv: nn.Linear | None = None  # fused_qkv
+        self.query_scaled: nn.Linear | None = None  # scale_folded (Swin): q_proj with the softmax scale in its weights
         self.rsqrt_normalize = False
         self.register_buffer("constant", None, persistent=False)  # constants: bias + mask, (windows or 1, heads, N, N)
         self.register_buffer("scale_constant", None, persistent=False)  # constants (Swin V2): clamp(logit_scale).exp()
 
     @property
     def rewritten(self) -> bool:
-        return self.qkv is not None or self.rsqrt_normalize or self.constant is not None
+        return self.qkv is not None or self.query_scaled is not None or self.rsqrt_normalize or self.constant is not None
 
     def _linears(self) -> tuple[nn.Linear, nn.Linear, nn.Linear, nn.Linear]:
         if self.family == "swin":
-            return self.hf.q_proj, self.hf.k_proj, self.hf.v_proj, self.hf.o_proj
+            return self.query_scaled or self.hf.q_proj, self.hf.k_proj, self.hf.v_proj, self.hf.o_proj
         return self.hf.self.query, self.hf.self.key, self.hf.self.value, self.hf.output.dense
 
     def position_bias_now(self) -> torch.Tensor:
@@ -86,7 +88,7 @@ class WindowAttention(nn.Module):
     def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         if self.family == "swin":
             scores = q @ k.transpose(-2, -1)
-            return scores if self.qkv is not None else scores * self.hf.scaling  # fused: the scale is in q's weights
+            return scores if self.query_scaled is not None else scores * self.hf.scaling
         q, k = l2_normalize(q, self.rsqrt_normalize), l2_normalize(k, self.rsqrt_normalize)
         scale = self.scale_constant if self.scale_constant is not None else self.logit_scale_now()
         return (q @ k.transpose(-2, -1)) * scale
@@ -129,14 +131,26 @@ class WindowAttention(nn.Module):
             self.scale_constant = self.logit_scale_now().detach().clone()
 
     @torch.no_grad()
+    def fold_scale(self) -> None:
+        """Swin: q_proj's weights and bias times 1/sqrt(head_dim), so the scores need no multiply."""
+        if self.family != "swin" or self.query_scaled is not None:
+            return
+        q = self.hf.q_proj
+        scaled = nn.Linear(q.in_features, q.out_features, bias=q.bias is not None)
+        scaled.weight.copy_(q.weight * self.hf.scaling)
+        if q.bias is not None:
+            scaled.bias.copy_(q.bias * self.hf.scaling)
+        self.query_scaled = scaled.eval()
+        if self.qkv is not None:
+            self.fuse_qkv()
+
+    @torch.no_grad()
     def fuse_qkv(self) -> None:
-        """One Linear(C, 3C); Swin's 1/sqrt(head_dim) scale goes into q's rows (a zero bias where HF has none)."""
+        """One Linear(C, 3C) from the current q, k and v projections (a zero bias where HF has none)."""
         linears = self._linears()[:3]
-        scale = [self.hf.scaling if self.family == "swin" else 1.0, 1.0, 1.0]
         fused = nn.Linear(linears[0].in_features, 3 * linears[0].out_features, bias=True)
-        fused.weight.copy_(torch.cat([lin.weight * s for lin, s in zip(linears, scale)]))
-        fused.bias.copy_(torch.cat([(lin.bias if lin.bias is not None else torch.zeros(lin.out_features)) * s
-                                    for lin, s in zip(linears, scale)]))
+        fused.weight.copy_(torch.cat([lin.weight for lin in linears]))
+        fused.bias.copy_(torch.cat([lin.bias if lin.bias is not None else torch.zeros(lin.out_features) for lin in linears]))
         self.qkv = fused.eval()
 
 

@@ -15,7 +15,7 @@ SEQUENTIAL_OWNERS = ("SwiftFormerPatchEmbedding",)  # an nn.Sequential of conv, 
 
 
 @register("bn-fold", "BatchNorm folded into the neighbouring conv (CvT projections, SwiftFormer stem, blocks and MLP)",
-          families=("cvt", "swiftformer"), default_targets=())
+          families=("cvt", "swiftformer"), default_targets=("coreml",))
 def apply(module) -> int:
     from torch import nn
 

@@ -4,7 +4,7 @@ from edgevt.rewrites import register
 
 
 @register("swin-patch-merging", "Swin/Swin V2 patch merging: reshape + transpose (weights permuted) instead of stride-2 slices",
-          families=("swin", "swinv2"), default_targets=("onnx", "coreml", "tflite"))
+          families=("swin", "swinv2"), default_targets=("coreml", "tflite"))
 def apply(module) -> int:
     from edgevt.rewrites._merging import patch_mergings
 

@@ -4,7 +4,7 @@ from edgevt.rewrites import register
 
 
 @register("swin-shift-slices", "Swin/Swin V2 cyclic shift: torch.roll as slices + concat (no gather)",
-          families=("swin", "swinv2"), default_targets=("onnx", "coreml", "tflite"))
+          families=("swin", "swinv2"), default_targets=("coreml",))
 def apply(module) -> int:
     from edgevt.rewrites._windows import window_layers
 

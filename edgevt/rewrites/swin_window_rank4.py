@@ -4,7 +4,7 @@ from edgevt.rewrites import register
 
 
 @register("swin-window-rank4", "Swin/Swin V2 window partition and reverse at rank 4 instead of rank 6",
-          families=("swin", "swinv2"), default_targets=("onnx", "coreml", "tflite"))
+          families=("swin", "swinv2"), default_targets=("tflite",))
 def apply(module) -> int:
     from edgevt.rewrites._windows import window_layers
 
