@@ -7,8 +7,9 @@ parity, and the latency ratio of the two artifacts timed interleaved.
 
 Each export is one `edgevt export --weights random --no-bench --json` subprocess (a crash costs one cell); the
 artifacts stay in --runs-dir. Modes: `none` (HF's modules as they are: the plain torch.onnx.export / litert-torch /
-coremltools conversion), `default` (the target's default rewrites), for ONNX also `default+fusions` (plus
-`--option ort_fusions=true`); --ablation adds one mode per applicable rewrite alone. Every timing goes through
+coremltools conversion), `default` (the target's default rewrites), `all` (every rewrite meant for the target, when
+that differs from the default; not for Core ML), for ONNX also `default+fusions` (plus `--option ort_fusions=true`);
+--ablation adds one mode per applicable rewrite alone: the evidence for each rewrite's default targets. Every timing goes through
 _time_pair, which times two artifacts against each other; Core ML latency needs macOS and is reported skipped.
 The deterministic goals (no reduce_l2_norm / gather, rank <= 5, ANE pre-flight 100%, XNNPACK takes every node)
 are checked per row and summarised at the top.
@@ -47,12 +48,16 @@ def modes_for(model, target: str, ablation: bool) -> list[tuple[str, list[str]]]
     """(mode name, extra CLI arguments) for one variant on one target."""
     from edgevt.rewrites import list_rewrites
 
+    from edgevt.rewrites import resolved_names
+
     modes = [("none", ["--rewrites", "none"]), ("default", ["--rewrites", "default"])]
+    declared = [rw.name for rw in list_rewrites() if model.family.name in rw.families and target in rw.targets]
+    if target != "coreml" and declared != resolved_names("default", model.family.name, target):
+        modes.append(("all", ["--rewrites", ",".join(declared)]))  # every rewrite meant for the target: is more better?
     if target == "onnx":
         modes.append(("default+fusions", ["--rewrites", "default", "--option", "ort_fusions=true"]))
     if ablation:
-        modes += [(rw.name, ["--rewrites", rw.name]) for rw in list_rewrites()
-                  if model.family.name in rw.families and target in rw.targets]
+        modes += [(name, ["--rewrites", name]) for name in declared]
     return modes
 
 

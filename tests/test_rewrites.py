@@ -212,3 +212,21 @@ def test_rsqrt_normalize_is_normalize_and_survives_fp16_where_squaring_overflows
     assert not torch.isfinite((half * half).sum(-1)).all()  # the naive sum of squares overflows in fp16
     ours = l2_normalize(half, True)
     assert torch.isfinite(ours).all() and torch.allclose(ours.float(), torch.nn.functional.normalize(half.float(), dim=-1), atol=2e-3)
+
+
+def test_a_window_clamped_to_its_grid_refuses_always_partition():
+    """Swin clamps the window (and drops the shift) when the grid is no larger than it; SwinBackbone's
+    always_partition skips that clamp, which the rewritten layer, built for the clamped window, cannot follow."""
+    from edgevt.rewrites._windows import window_layers
+
+    spec = resolve_spec("tiny-swin")
+    spec = type(spec)(**{**spec.__dict__, "name": "clamped-swin", "config": {**spec.config, "window_size": 8}})
+    loaded = load_model(spec, "random", 0)
+    layers = window_layers(copy.deepcopy(loaded.module))
+    clamped = [layer for layer in layers if layer.clamped]
+    assert clamped and all(layer.resolution == (8, 8) and layer.shift == 0 for layer in clamped)
+    x = torch.zeros(1, 64, clamped[0].hf.layernorm_before.normalized_shape[0])
+    with pytest.raises(ValueError, match="always_partition"), torch.no_grad():
+        clamped[0](x, (8, 8), True)
+    with torch.no_grad():
+        assert clamped[0](x, (8, 8), False)[0].shape == x.shape

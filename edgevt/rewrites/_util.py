@@ -41,7 +41,8 @@ def l2_normalize(x: torch.Tensor, rsqrt: bool, eps: float = 1e-12) -> torch.Tens
         return nn.functional.normalize(x, dim=-1)
     y = x * PRESCALE
     squares = (y * y).sum(dim=-1, keepdim=True)
-    return y * torch.rsqrt(torch.clamp(squares, min=(eps * PRESCALE) ** 2))
+    floor = torch.full((), (eps * PRESCALE) ** 2, dtype=squares.dtype)  # maximum, not clamp: Core ML's clip needs an upper bound
+    return y * torch.rsqrt(torch.maximum(squares, floor))
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:

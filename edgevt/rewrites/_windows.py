@@ -161,9 +161,11 @@ class WindowLayer(nn.Module):
         super().__init__()
         self.hf, self.family = hf, family
         self.resolution = tuple(int(r) for r in hf.input_resolution)
+        configured = (int(hf.window_size), int(hf.shift_size))
         if family == "swin":
             hf.set_shift_and_window_size(self.resolution)  # what SwinLayer.forward does first, for this resolution
         self.window, self.shift = int(hf.window_size), int(hf.shift_size)
+        self.clamped = (self.window, self.shift) != configured  # SwinBackbone's always_partition would skip the clamp
         self.padded = tuple(math.ceil(r / self.window) * self.window for r in self.resolution)
         hf.attention = WindowAttention(hf.attention, family, self.window)
         self.shift_slices = self.rank4 = False
@@ -209,6 +211,10 @@ class WindowLayer(nn.Module):
                              "export at the model's configured image size")
         hf = self.hf
         if self.family == "swin":
+            always_partition = args[0] if args else kwargs.get("always_partition", False)
+            if always_partition and self.clamped:
+                raise ValueError("this Swin layer was rewritten with its window clamped to the grid; always_partition "
+                                 "(SwinBackbone) needs the unclamped window: export with --rewrites none")
             windows, probs = self._windowed(hf.layernorm_before(hidden_states), False)
             hidden_states = hidden_states + hf.drop_path(windows)
             return hf.dropout(hf.mlp(hf.layernorm_after(hidden_states))) + hidden_states, probs
