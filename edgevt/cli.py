@@ -24,6 +24,7 @@ from edgevt.options import (
     pass_log,
     precision_option,
     profile_option,
+    rewrites_option,
     samples_option,
     target_option_option,
     threads_option,
@@ -143,6 +144,7 @@ def _profile_and_target(profile, target, precision):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output directory (default runs/MODEL/TARGET-PRECISION).")
 @profile_option
 @target_option_option
+@rewrites_option
 @tolerance_option
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Measure latency (artifact and torch eager) after parity.")
 @bench_options
@@ -151,8 +153,8 @@ def _profile_and_target(profile, target, precision):
 @json_option
 @click.pass_context
 @pass_log
-def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, tolerances, bench, runs, warmup, min_time_s,
-           max_time_s, threads, input_size, images, calibration_images, samples, as_json, log):
+def export(ctx, model, target, precision, weights, seed, out_dir, profile, target_options, rewrites, tolerances, bench, runs, warmup,
+           min_time_s, max_time_s, threads, input_size, images, calibration_images, samples, as_json, log):
     """Export MODEL, check parity against PyTorch, time it, and write report.json + report.md beside it.
 
     The artifact is only moved into place when it is complete and passes parity; a failing export is
@@ -188,8 +190,9 @@ def export(ctx, model, target, precision, weights, seed, out_dir, profile, targe
                               threads=threads) if bench else None
     options = {**(prof.options if prof else {}), **target_options}
     tol = {**(prof.tolerances if prof else {}), **tolerances}
+    rewrites = rewrites or (prof.rewrites if prof else None) or "default"
     outcome = pipeline.export(model, target, precision, weights, seed, out_dir, options, tol, settings, log, input_size,
-                              image_options(prof, images, calibration_images, samples))
+                              image_options(prof, images, calibration_images, samples), rewrites=rewrites)
     _finish(ctx, outcome)
 
 
@@ -320,6 +323,7 @@ Exit codes:
 @weights_options
 @profile_option
 @target_option_option
+@rewrites_option
 @tolerance_option
 @bench_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/matrix"), show_default=True,
@@ -343,9 +347,9 @@ Exit codes:
 @export_images_options
 @json_option
 @click.pass_context
-def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, tolerances, runs, warmup, min_time_s, max_time_s, threads,
-           out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, shard, executor, ray_address, ray_labels, images,
-           calibration_images, samples, as_json):
+def matrix(ctx, models, targets, precisions, weights, seed, profile, target_options, rewrites, tolerances, runs, warmup, min_time_s,
+           max_time_s, threads, out_dir, cache_dir, exclude, cell_timeout, retry_failed, fresh, remeasure, shard, executor, ray_address,
+           ray_labels, images, calibration_images, samples, as_json):
     """Export, check and time every model × target × precision; write report.json, report.md, junit.xml, index.html.
 
     Each cell runs in its own process, so a converter that crashes (segfault, abort) fails its cell only.
@@ -367,7 +371,7 @@ def matrix(ctx, models, targets, precisions, weights, seed, profile, target_opti
     echo = None if ctx.obj.get("quiet") else (lambda line, nl=True: click.echo(line, file=terminal_err(), nl=nl))
     plan = mx.make_plan(models, targets, precisions, profile, weights, seed, target_options, tolerances,
                         {"runs": runs, "warmup": warmup, "min_time_s": min_time_s, "max_time_s": max_time_s, "threads": threads},
-                        cell_timeout, exclude, shard, ImageOptions(images, calibration_images, samples), echo)
+                        cell_timeout, exclude, shard, ImageOptions(images, calibration_images, samples), echo, rewrites=rewrites)
     report, code = mx.run(plan, out_dir, cache_dir, echo, tty=terminal_err().isatty(), retry_failed=retry_failed, fresh=fresh,
                           remeasure=remeasure, executor=executor, ray_address=ray_address, ray_labels=ray_labels)
     s = report["summary"]

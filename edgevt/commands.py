@@ -117,7 +117,9 @@ def list_payload(pattern: str) -> dict:
         }
         for s in list_models(pattern)
     ]
-    return {"models": models, "targets": _target_rows()}
+    from edgevt.rewrites import list_rewrites
+
+    return {"models": models, "targets": _target_rows(), "rewrites": [rw.describe() for rw in list_rewrites()]}
 
 
 def list_text(payload: dict) -> str:
@@ -130,6 +132,9 @@ def list_text(payload: dict) -> str:
     for t in payload["targets"]:
         state = "available" if t["available"] else f"missing {', '.join(t['missing'])} ({t['install']})"
         lines.append(f"  {t['name']:<8} {t['suffix']:<8} {', '.join(t['precisions'])}: {state}")
+    lines += ["", "rewrites (--rewrites none|default|NAME,...; default: on for the targets in brackets):"]
+    for rw in payload.get("rewrites", []):
+        lines.append(f"  {rw['name']:<22} {'/'.join(rw['families']):<18} [{', '.join(rw['default_targets']) or 'opt-in'}] {rw['summary']}")
     return "\n".join(lines)
 
 

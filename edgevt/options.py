@@ -111,6 +111,26 @@ target_option_option = click.option(
 )
 
 threads_option = click.option("--threads", type=click.IntRange(1, THREADS_MAX), help="Runtime threads (default: all logical CPUs).")
+def _parse_rewrites(ctx, param, value):
+    if value is None:
+        return None
+    from edgevt.errors import UsageError
+    from edgevt.rewrites import parse_choice
+
+    try:
+        return parse_choice(value)
+    except UsageError as exc:
+        raise click.BadParameter(f"{exc.message}; {exc.hint}" if exc.hint else exc.message, ctx=ctx, param=param) from None
+
+
+rewrites_option = click.option(
+    "--rewrites",
+    callback=_parse_rewrites,
+    metavar="none|default|NAME,...",
+    help="Rewrite a copy of the PyTorch model before conversion into the same function in device-friendly ops "
+    "(parity is still checked against the unrewritten model). default (unless the profile says otherwise): the "
+    "rewrites measured to help on this target; none: convert HF's modules as they are; or names from `edgevt list`.",
+)
 
 bench_options = _stack(
     click.option("--runs", type=click.IntRange(min=1), help="At least this many timed runs per runtime (default 10)."),

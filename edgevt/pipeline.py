@@ -238,9 +238,11 @@ def export(
     log: Log,
     input_size: tuple[int, int] | None = None,
     images: ImageOptions | None = None,
+    rewrites: str | tuple[str, ...] = "none",
 ) -> Outcome:
     from edgevt.exporters import get_target, require
     from edgevt.models.loading import for_artifact
+    from edgevt.rewrites.apply import prepare
 
     target = get_target(target_name)
     precision = precision or target.default_precision
@@ -261,8 +263,10 @@ def export(
     final = out_dir / artifact_name(spec.name, precision, target.suffix)
     rejected = final.with_name(final.stem + ".rejected" + final.suffix)
     stale = _remove_stale_staging(out_dir, log)
+    # The exporter gets a rewritten copy; parity and the torch-eager baseline use the unrewritten reference.
+    to_export, rewrites_record = prepare(ref.loaded, rewrites, target.name, ref.samples.batch[:1], log)
     with staging_dir(out_dir) as tmp:
-        result = target.export(shipped, ref.samples.as_artifact_samples(input_kind), precision, opts, tmp, log)
+        result = target.export(for_artifact(to_export, input_kind), ref.samples.as_artifact_samples(input_kind), precision, opts, tmp, log)
         staged = result.artifact.rename(tmp / final.name)
         threads = (bench.threads if bench else None) or default_threads()
         try:
@@ -288,7 +292,7 @@ def export(
         target=target.name,
         precision=precision.value,
         artifact=artifact_info(dest),
-        export={**result.details, "options": opts},
+        export={**result.details, "options": opts, "rewrites": rewrites_record},
         parity=parity.to_dict(),
         latency=latency,
         environment=environment(threads),

@@ -13,7 +13,8 @@ from edgevt.errors import ProfileError, UsageError
 from edgevt.limits import bench_value, tolerance_value
 from edgevt.parity import Precision
 
-TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix", "images", "calibration_images", "samples"}
+TOP_KEYS = {"description", "target", "precision", "options", "tolerances", "bench", "matrix", "images", "calibration_images", "samples",
+            "rewrites"}
 IMAGE_KEYS = ("images", "calibration_images")  # folders; a relative path is relative to the profile file
 MATRIX_KEYS = ("models", "targets", "precisions", "options")
 
@@ -33,6 +34,7 @@ class Profile:
     images: str | None = None  # folder of evaluation photos (--images)
     calibration_images: str | None = None  # folder of int8-static calibration photos (--calibration-images)
     samples: int | None = None  # cap on photos per set (--samples)
+    rewrites: str | tuple[str, ...] | None = None  # none, default or rewrite names (edgevt.rewrites.parse_choice)
 
 
 def bundled_names() -> list[str]:
@@ -116,6 +118,8 @@ def load_profile(name_or_path: str) -> Profile:
     if "matrix" in data:
         prof.matrix = _matrix_section(src, data["matrix"])
     _image_keys(prof, src, data)
+    if "rewrites" in data:
+        prof.rewrites = _rewrites(src, data["rewrites"])
     return prof
 
 
@@ -143,6 +147,17 @@ def image_options(profile: Profile | None, images: str | None = None, calibratio
     return ImageOptions(images or (profile.images if profile else None),
                         calibration_images or (profile.calibration_images if profile else None),
                         samples if samples is not None else (profile.samples if profile else None))
+
+
+def _rewrites(src: str, value: Any):
+    from edgevt.rewrites import parse_choice
+
+    if not isinstance(value, (str, list)) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+        raise ProfileError(src, "rewrites", "expected none, default, or a list of rewrite names")
+    try:
+        return parse_choice(value)
+    except UsageError as exc:
+        raise ProfileError(src, "rewrites", exc.message) from None
 
 
 def _matrix_section(src: str, data: Any) -> dict[str, Any]:

@@ -194,6 +194,10 @@ def markdown(report: dict) -> str:
         lines.append(f"**skipped**: {latency.get('reason', 'not measured')}")
     else:
         lines += latency_markdown(latency)
+    if export and export.get("rewrites"):
+        from edgevt.rewrites.apply import markdown as rewrites_markdown
+
+        lines += ["", "## Rewrites", "", rewrites_markdown(export["rewrites"])]
     if export and export.get("ane_preflight"):
         from edgevt.mil.preflight import markdown as preflight_markdown
 

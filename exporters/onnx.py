@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevt.errors import ExportError, first_line
+from edgevt.errors import ExportError, UsageError, first_line
 from edgevt.exporters.base import ExportResult, Option, Target
 from edgevt.parity import Precision
 
@@ -26,6 +26,8 @@ OPTIONS = {
     "dynamic_batch": Option(bool, False, "export a dynamic batch axis"),
     "calibration_method": Option(str, "minmax", "int8-static calibration", ("minmax", "entropy", "percentile")),
     "per_channel": Option(bool, True, "int8-static: per-channel weight scales"),
+    "ort_fusions": Option(bool, False, "fp32: save ONNX Runtime's transformer-optimizer fusions (LayerNorm, SkipLayerNorm, "
+                          "Gelu, attention) into the artifact as com.microsoft ops: ONNX Runtime only, any execution provider"),
 }
 
 
@@ -85,6 +87,23 @@ def _stamp(path: Path, model) -> None:
              "edgevt.preprocessing": json.dumps(describe(model.spec), sort_keys=True)}
     onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **props})
     onnx.save(proto, str(path))
+
+
+def ort_fusions(src: Path, dst: Path) -> dict:
+    """ONNX Runtime's transformer optimizer, python fusion passes only (opt_level 0): the saved graph holds standard
+    ops plus ORT contrib ops, none of ORT's hardware-specific offline optimisations (NCHWc layouts, CPU-only kernels),
+    so any ONNX Runtime build and execution provider loads it; other ONNX runtimes do not know the contrib ops."""
+    import logging
+
+    from onnxruntime.transformers import optimizer
+
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(sys.stderr):
+        model = optimizer.optimize_model(str(src), model_type="swin", num_heads=0, hidden_size=0, opt_level=0)
+        model.save_model_to_file(str(dst))
+    fused = {op: n for op, n in model.get_fused_operator_statistics().items() if n}
+    return {"tool": "onnxruntime.transformers.optimizer", "opt_level": 0, "fused": fused,
+            "portability": "ONNX Runtime (any execution provider); com.microsoft contrib ops"}
 
 
 def _op_histogram(path: Path) -> dict:
@@ -167,8 +186,15 @@ def _int8_static(src: Path, dst: Path, workdir: Path, calib: np.ndarray, input_n
 def export(model, samples, precision: Precision, options: dict, workdir: Path, log) -> ExportResult:
     fp32 = workdir / "fp32.onnx"
     t0 = time.perf_counter()
+    if options["ort_fusions"] and precision is not Precision.FP32:
+        raise UsageError(f"--option ort_fusions=true applies to fp32 exports, not {precision.value}",
+                         "drop the option, or export fp32")
     details = export_fp32(model, samples.batch[:1], options, fp32, log)
-    if precision is Precision.FP32:
+    if precision is Precision.FP32 and options["ort_fusions"]:
+        out = workdir / "fused.onnx"
+        log("saving ONNX Runtime's transformer fusions into the artifact")
+        details["ort_fusions"] = ort_fusions(fp32, out)
+    elif precision is Precision.FP32:
         out = fp32
     else:
         out = workdir / f"{precision.value}.onnx"

@@ -17,7 +17,7 @@ from edgevt.matrix.plan import MatrixPlan, check_precisions, expand, plan_digest
 def make_plan(models: str | None, targets: str | None, precisions: str | None, profile: str | None, weights: str, seed: int,
               options: dict[str, Any], tolerances: dict[str, float], bench: dict[str, Any], cell_timeout_s: float | None,
               exclude: tuple[str, ...] = (), shard: str | None = None, images: ImageOptions | None = None,
-              log: Callable[[str], None] | None = None) -> MatrixPlan:
+              log: Callable[[str], None] | None = None, rewrites: str | tuple[str, ...] | None = None) -> MatrixPlan:
     """Command line over profile over defaults; everything is validated here, before the first cell runs.
     shard "K/N": only the K-th of N cost-balanced shares of the cells (edgevt.matrix.shard). The photos are read once
     here too: a missing or empty folder is exit 2, and their digests go into the cells' cache keys and the plan's digest."""
@@ -53,7 +53,8 @@ def make_plan(models: str | None, targets: str | None, precisions: str | None, p
     settings = replace(settings, threads=settings.threads or os.cpu_count() or 1)
     plan = MatrixPlan(specs=resolve_models(model_names, weights), targets=target_names, precisions=list(dict.fromkeys(precision_texts)),
                       weights=weights, seed=seed, bench=settings, tolerances={**(prof.tolerances if prof else {}), **tolerances},
-                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude), threads_auto=threads_auto)
+                      profile=prof.name if prof else None, cell_timeout_s=cell_timeout_s, exclude=list(exclude), threads_auto=threads_auto,
+                      rewrites=rewrites or (prof.rewrites if prof else None) or "default")
     plan.cells = expand(plan, per_target)
     images = images or ImageOptions()
     plan.images = image_options(prof, images.images, images.calibration, images.samples)

@@ -108,17 +108,20 @@ def _source_digest(modules: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.images", "edgevt.preprocessing", "edgevt.exporters.base"]
+ARTIFACT_CODE = ["edgevt.models", "edgevt.inputs", "edgevt.images", "edgevt.preprocessing", "edgevt.exporters.base", "edgevt.rewrites"]
 RESULT_CODE = ["edgevt.parity", "edgevt.bench", "edgevt.pipeline", "edgevt.exporters", "edgevt.mil", "edgevt.matrix.worker"]
 
 
-def artifact_key(spec_data: dict, weights_id: dict, target, precision: str, options: dict, calibration: str | None = None) -> str:
-    """`calibration`: the content digest of the photos an int8-static artifact is calibrated on (None otherwise)."""
+def artifact_key(spec_data: dict, weights_id: dict, target, precision: str, options: dict, calibration: str | None = None,
+                 rewrites: tuple[str, ...] = ()) -> str:
+    """`calibration`: the content digest of the photos an int8-static artifact is calibrated on (None otherwise);
+    `rewrites`: the names of the rewrites applied to the PyTorch module before conversion."""
     from edgevt import __version__
 
     code = source_digest([*ARTIFACT_CODE, target.export.__module__])
     return digest({"format": CACHE_FORMAT, "kind": "artifact", "edgevt": __version__, "model": spec_data, "weights": weights_id,
                    "target": target.name, "precision": precision, "options": options, "code": code, "calibration": calibration,
+                   "rewrites": list(rewrites),
                    "tools": _versions([*COMMON_PACKAGES, *target_packages(target)])})
 
 

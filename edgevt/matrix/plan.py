@@ -19,6 +19,7 @@ class Cell:
     precision: str  # resolved (int8 -> int8-weights on coreml); the text as given when unknown to the target
     options: dict = field(default_factory=dict, hash=False, compare=False)  # parsed, defaults filled in
     unsupported: str | None = None  # why this target cannot make this precision
+    rewrites: tuple[str, ...] = ()  # the rewrites this cell's export gets (resolved for its family and target)
 
     @property
     def id(self) -> str:
@@ -44,14 +45,17 @@ class MatrixPlan:
     images: ImageOptions = field(default_factory=ImageOptions)  # --images, --calibration-images, --samples
     evaluation: ImageSet | None = None  # the photos every cell checks parity on (scanned once, for the cache keys)
     calibration: ImageSet | None = None  # a separate int8-static calibration set, when given and used
+    rewrites: str | tuple[str, ...] = "default"  # none, default or names (edgevt.rewrites.parse_choice)
 
     def describe(self) -> dict:
         from dataclasses import asdict
 
+        from edgevt.rewrites import choice_text
+
         return {"models": list(self.specs), "targets": self.targets, "precisions": self.precisions, "weights": self.weights,
                 "seed": self.seed, "profile": self.profile, "bench": asdict(self.bench), "tolerances": self.tolerances,
                 "cell_timeout_s": self.cell_timeout_s, "exclude": self.exclude, "images": self.images.to_dict(),
-                "inputs": self.describe_inputs(), "digest": self.digest, "shard": self.shard}
+                "inputs": self.describe_inputs(), "digest": self.digest, "shard": self.shard, "rewrites": choice_text(self.rewrites)}
 
     def describe_inputs(self) -> dict:
         """The photos of the run, as an export report's "inputs" section: used, skipped, calibration overlap."""
@@ -83,6 +87,7 @@ def plan_digest(plan: MatrixPlan) -> str:
     from edgevt import __version__
     from edgevt.matrix.cache import digest
     from edgevt.models.registry import spec_to_dict
+    from edgevt.rewrites import choice_text
 
     bench = {**asdict(plan.bench), "threads": None if plan.threads_auto else plan.bench.threads}
     return digest({"edgevt": __version__, "specs": {n: spec_to_dict(s) for n, s in plan.specs.items()}, "targets": plan.targets,
@@ -90,7 +95,7 @@ def plan_digest(plan: MatrixPlan) -> str:
                    "tolerances": plan.tolerances, "cell_timeout_s": plan.cell_timeout_s, "exclude": plan.exclude,
                    "photos": plan.evaluation.digest() if plan.evaluation is not None else None,
                    "calibration_photos": plan.calibration_digest() if plan.calibrates else None,
-                   "cells": [[c.id, c.options, c.unsupported] for c in plan.cells]})
+                   "rewrites": choice_text(plan.rewrites), "cells": [[c.id, c.options, c.unsupported, list(c.rewrites)] for c in plan.cells]})
 
 
 def split_list(text: str | None) -> list[str]:
@@ -141,6 +146,7 @@ def split_options(options: dict[str, Any], targets: list[str]) -> dict[str, dict
 def expand(plan: MatrixPlan, options: dict[str, dict[str, Any]]) -> list[Cell]:
     """Every model × target × precision, in that order; a precision a target cannot make is kept as `unsupported`."""
     from edgevt.exporters import get_target
+    from edgevt.rewrites import resolved_names
 
     cells = []
     for target_name in plan.targets:
@@ -150,8 +156,9 @@ def expand(plan: MatrixPlan, options: dict[str, dict[str, Any]]) -> list[Cell]:
             precision = target.default_precision if text == "default" else Precision.parse(text, target_name)
             reason = None if precision in target.precisions else (
                 f"{target_name} does not make {precision.value} (it offers {', '.join(p.value for p in target.precisions)})")
-            for model in plan.specs:
-                cells.append(Cell(model, target_name, precision.value, parsed, reason))
+            for model, spec in plan.specs.items():
+                rewrites = tuple(resolved_names(plan.rewrites, spec.family.name, target_name))
+                cells.append(Cell(model, target_name, precision.value, parsed, reason, rewrites))
     order = {m: i for i, m in enumerate(plan.specs)}
     cells = [c for c in cells if not any(fnmatch.fnmatch(c.id, pattern) for pattern in plan.exclude)]
     if not cells:

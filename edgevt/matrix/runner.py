@@ -34,13 +34,15 @@ def _keys(plan: MatrixPlan, cell: Cell, weights_ids: dict, host: dict) -> tuple[
     if wid is None:
         return None, None
     calibration = plan.calibration_digest() if cell.precision == Precision.INT8_STATIC.value else None
-    akey = artifact_key(spec_to_dict(plan.specs[cell.model]), wid, get_target(cell.target), cell.precision, cell.options, calibration)
+    akey = artifact_key(spec_to_dict(plan.specs[cell.model]), wid, get_target(cell.target), cell.precision, cell.options, calibration,
+                        cell.rewrites)
     photos = plan.evaluation.digest() if plan.evaluation is not None else None
     return akey, result_key(akey, plan.seed, plan.tolerances, asdict(plan.bench), host, photos)
 
 
 def new_entry(cell: Cell, status: str, akey: str | None = None, rkey: str | None = None) -> dict:
     return {"id": cell.id, "model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options,
+            "rewrites": list(cell.rewrites),
             "status": status, "cached": False, "seconds": None, "key": rkey, "artifact_key": akey, "model_info": None, "inputs": None,
             "artifact": None, "export": None, "parity": None, "latency": None, "host": None,
             "error": {"type": "Unsupported", "message": cell.unsupported, "hint": None, "exit_code": None, "signal": None}
@@ -64,7 +66,8 @@ def _job(plan: MatrixPlan, cell: Cell, cache: Cache, akey: str | None, out_dir: 
 
     art_dir = cache.artifact_dir(akey) if akey else out_dir / "artifacts" / log_name(cell)[:-4]
     return {"reuse_artifact": bool(akey) and not fresh,
-            "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options},
+            "cell": {"model": cell.model, "target": cell.target, "precision": cell.precision, "options": cell.options,
+                     "rewrites": list(cell.rewrites)},
             "spec": spec_to_dict(plan.specs[cell.model]), "weights": plan.weights, "seed": plan.seed,
             "tolerances": plan.tolerances, "bench": asdict(plan.bench), "artifact_dir": str(art_dir), "cache_root": str(cache.root),
             "images": plan.images.to_dict(), "photos_digest": plan.evaluation.digest() if plan.evaluation else None,

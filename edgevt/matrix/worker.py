@@ -25,11 +25,14 @@ def log(msg: str) -> None:
     print(f"[cell {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _obtain_artifact(target, ref, shipped, precision, options: dict, artifact_dir: Path, scratch: Path, reuse: bool) -> tuple[dict, dict, bool]:
+def _obtain_artifact(target, ref, precision, options: dict, rewrites: list[str], artifact_dir: Path, scratch: Path,
+                     reuse: bool) -> tuple[dict, dict, bool]:
     """(artifact info, export details, reused): the cached artifact for this key, or a fresh export moved into the cache whole.
     Its size and sha256 are computed once, when it is made, and kept in entry.json beside it."""
     from edgevt.fsio import place
+    from edgevt.models.loading import for_artifact
     from edgevt.pipeline import artifact_info, artifact_name
+    from edgevt.rewrites.apply import prepare
 
     entry = artifact_dir / ENTRY
     if reuse and entry.is_file():
@@ -39,13 +42,16 @@ def _obtain_artifact(target, ref, shipped, precision, options: dict, artifact_di
     name = artifact_name(ref.loaded.spec.name, precision, target.suffix)
     stage = scratch / "artifact"
     stage.mkdir()
-    result = target.export(shipped, ref.samples.as_artifact_samples(ref.input_kind), precision, options, stage, log)
+    # The exporter gets a rewritten copy; parity and the torch-eager baseline use the unrewritten reference.
+    to_export, rewrites_record = prepare(ref.loaded, tuple(rewrites) or "none", target.name, ref.samples.batch[:1], log)
+    result = target.export(for_artifact(to_export, ref.input_kind), ref.samples.as_artifact_samples(ref.input_kind), precision,
+                           options, stage, log)
     final = stage / name
     result.artifact.rename(final)
     for leftover in stage.iterdir():  # exporters may leave side files; the cache keeps the artifact only
         if leftover != final:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-    details = {**result.details, "options": options}
+    details = {**result.details, "options": options, "rewrites": rewrites_record}
     made = artifact_info(final)
     (stage / ENTRY).write_text(json.dumps({"name": name, "export": details, "bytes": made["bytes"], "sha256": made["sha256"]}, default=str))
     place(stage, artifact_dir)  # one rename; an older entry of the same key (--fresh) is replaced only then
@@ -70,7 +76,7 @@ def run_job(job: dict) -> dict:
                          ImageOptions(**job.get("images") or {}), calibrate)
     _same_photos(ref.samples, job)
     shipped = for_artifact(ref.loaded, input_kind)
-    info, details, reused = _obtain_artifact(target, ref, shipped, precision, cell["options"], Path(job["artifact_dir"]),
+    info, details, reused = _obtain_artifact(target, ref, precision, cell["options"], cell.get("rewrites", []), Path(job["artifact_dir"]),
                                              Path(job["scratch"]), job.get("reuse_artifact", True))
     artifact = Path(info["path"])
     settings = BenchSettings(**job["bench"])

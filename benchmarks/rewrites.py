@@ -1,0 +1,236 @@
+"""Rewrites: every variant x target exported with and without them; op counts, XNNPACK delegation, ANE pre-flight,
+parity, and the latency ratio of the two artifacts timed interleaved.
+
+    python benchmarks/rewrites.py                                  # all 13 variants x onnx, coreml, tflite
+    python benchmarks/rewrites.py --models swin-tiny --targets onnx,tflite --ablation
+    python benchmarks/rewrites.py --render-only                    # rewrite reports/rewrites.md from the .json
+
+Each export is one `edgevt export --weights random --no-bench --json` subprocess (a crash costs one cell); the
+artifacts stay in --runs-dir. Modes: `none` (HF's modules as they are: the plain torch.onnx.export / litert-torch /
+coremltools conversion), `default` (the target's default rewrites), `all` (every rewrite meant for the target, when
+that differs from the default; not for Core ML), for ONNX also `default+fusions` (plus `--option ort_fusions=true`);
+--ablation adds one mode per applicable rewrite alone: the evidence for each rewrite's default targets. Every timing goes through
+_time_pair, which times two artifacts against each other; Core ML latency needs macOS and is reported skipped.
+The deterministic goals (no reduce_l2_norm / gather, rank <= 5, ANE pre-flight 100%, XNNPACK takes every node)
+are checked per row and summarised at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS = ("onnx", "coreml", "tflite")
+PRECISION = {"onnx": "fp32", "coreml": "fp16", "tflite": "fp32"}
+BASELINE = "none"
+
+
+def _time_pair(open_a, open_b, batch, threads: int, runs: int, warmup: int) -> dict:
+    """The one place this script times anything: artifact A against artifact B, interleaved, same process.
+    Returns {"a_p50_ms", "b_p50_ms", "speedup"} with speedup = A's median / B's median (> 1: B is faster).
+    The lead points this at the honest-timing protocol (issue 15) for the committed numbers."""
+    from edgevt.bench import BenchSettings, measure_interleaved
+
+    a, b = measure_interleaved([open_a, open_b], batch, BenchSettings(runs=runs, warmup=warmup, threads=threads))
+    return {"a_p50_ms": a.warm["p50_ms"], "b_p50_ms": b.warm["p50_ms"], "speedup": a.warm["p50_ms"] / b.warm["p50_ms"],
+            "runs": runs, "threads": threads, "method": "edgevt.bench.measure_interleaved (provisional)"}
+
+
+def modes_for(model, target: str, ablation: bool) -> list[tuple[str, list[str]]]:
+    """(mode name, extra CLI arguments) for one variant on one target."""
+    from edgevt.rewrites import list_rewrites
+
+    from edgevt.rewrites import resolved_names
+
+    modes = [("none", ["--rewrites", "none"]), ("default", ["--rewrites", "default"])]
+    declared = [rw.name for rw in list_rewrites() if model.family.name in rw.families and target in rw.targets]
+    if target != "coreml" and declared != resolved_names("default", model.family.name, target):
+        modes.append(("all", ["--rewrites", ",".join(declared)]))  # every rewrite meant for the target: is more better?
+    if target == "onnx":
+        modes.append(("default+fusions", ["--rewrites", "default", "--option", "ort_fusions=true"]))
+    if ablation:
+        modes += [(name, ["--rewrites", name]) for name in declared]
+    return modes
+
+
+def export_cell(model, target: str, mode: str, extra: list[str], runs_dir: Path) -> dict:
+    out = runs_dir / target / model.name / mode
+    cmd = [sys.executable, "-m", "edgevt", "-q", "export", model.name, "--target", target, "--precision", PRECISION[target],
+           "--weights", "random", "--seed", "0", "--no-bench", "--out", str(out), "--json", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    cell = {"model": model.name, "family": model.family.name, "target": target, "mode": mode, "exit_code": proc.returncode,
+            "wall_s": round(time.perf_counter() - t0, 1), "command": shlex.join(["edgevt", *cmd[4:]])}
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {**cell, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:500]}
+    if "error" in report:
+        return {**cell, "error": report["error"]}
+    return {**cell, **summarize(report)}
+
+
+def summarize(report: dict) -> dict:
+    exp, parity = report["export"], report["parity"]
+    ops = exp.get("ops") or {}
+    out = {"artifact": report["artifact"]["path"], "mb": round(report["artifact"]["bytes"] / 1e6, 1), "parity": parity["status"],
+           "cosine": min(o["cosine"] for o in parity["outputs"]) if parity.get("outputs") else None,
+           "ops_total": sum(ops.values()), "ops": ops, "rewrites": [a["name"] for a in (exp.get("rewrites") or {}).get("applied", [])],
+           "export_s": exp.get("seconds")}
+    if exp.get("xnnpack"):
+        x = exp["xnnpack"]
+        out["xnnpack"] = {k: x[k] for k in ("nodes_total", "nodes_delegated", "partitions", "not_delegated")}
+    if exp.get("ane_preflight"):
+        p = exp["ane_preflight"]
+        out["ane"] = {"share": p["ane_share_estimate"], "max_rank": p["max_rank"], "off": {f["op_type"]: f["count"] for f in p["findings"] if f["off_ane"]}}
+    if exp.get("ort_fusions"):
+        out["fused"] = exp["ort_fusions"]["fused"]
+    return out
+
+
+def goals(cell: dict) -> dict[str, bool]:
+    """The issue's deterministic goals that apply to this row (rewritten modes only)."""
+    if "error" in cell or cell["mode"] == BASELINE:
+        return {}
+    ops, fam, checks = cell["ops"], cell["family"], {"parity": cell["parity"] == "pass"}
+    if cell["target"] == "coreml":
+        if fam in ("swiftformer", "swinv2"):
+            checks["no reduce_l2_norm"] = ops.get("reduce_l2_norm", 0) == 0
+        if fam in ("swin", "swinv2"):
+            checks["no gather"] = not any(op.startswith("gather") for op in ops)
+        checks["rank <= 5"] = cell["ane"]["max_rank"] <= 5
+        if fam in ("swiftformer", "cvt"):
+            checks["ANE 100%"] = cell["ane"]["share"] == 1.0
+    if cell["target"] == "tflite":
+        checks["XNNPACK all nodes"] = cell["xnnpack"]["nodes_delegated"] == cell["xnnpack"]["nodes_total"]
+    return checks
+
+
+def time_cells(model, target: str, cells: list[dict], args) -> None:
+    """Each rewritten artifact against the baseline (`none`) artifact of the same variant and target."""
+    import numpy as np
+
+    from edgevt.exporters import get_target
+
+    tgt = get_target(target)
+    reason = tgt.latency_unavailable()
+    base = next((c for c in cells if c["mode"] == BASELINE and "error" not in c), None)
+    for cell in cells:
+        if cell["mode"] == BASELINE or "error" in cell:
+            continue
+        if reason or base is None:
+            cell["timing"] = {"status": "skipped", "reason": reason or "the baseline export failed"}
+            continue
+        shape = [1, 3, model.input_size, model.input_size]
+        batch = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+        runs = args.runs if model.paper_gmacs < 10 else max(5, args.runs // 4)
+        timing = _time_pair(lambda: tgt.open_runner(Path(base["artifact"]), args.threads),
+                            lambda: tgt.open_runner(Path(cell["artifact"]), args.threads), batch, args.threads, runs, args.warmup)
+        cell["timing"] = {"status": "measured", **timing}
+        print(f"  {model.name} {target} {cell['mode']}: {timing['speedup']:.2f}x vs none", flush=True)
+
+
+def _fmt_goals(cell: dict) -> str:
+    g = goals(cell)
+    return " ".join(("✓ " if ok else "✗ ") + name for name, ok in g.items()) or "—"
+
+
+def row(cell: dict) -> str:
+    head = f"| {cell['model']} | {cell['target']} | {cell['mode']} |"
+    if "error" in cell:
+        return f"{head} **error** (exit {cell['exit_code']}): {str(cell['error'])[:160]} | | | | |"
+    detail = ""
+    if cell.get("xnnpack"):
+        x = cell["xnnpack"]
+        left = ", ".join(f"{op}×{n}" for op, n in x["not_delegated"].items())
+        detail = f"XNNPACK {x['nodes_delegated']}/{x['nodes_total']}, {x['partitions']} partition(s){f' (left: {left})' if left else ''}"
+    if cell.get("ane"):
+        a = cell["ane"]
+        off = ", ".join(f"{op}×{n}" for op, n in a["off"].items())
+        detail = f"ANE ~{a['share']:.0%}, max rank {a['max_rank']}{f' (off: {off})' if off else ''}"
+    if cell.get("fused"):
+        detail = "fused: " + ", ".join(f"{op}×{n}" for op, n in cell["fused"].items())
+    t = cell.get("timing") or {}
+    speed = f"{t['speedup']:.2f}×" if t.get("status") == "measured" else ("—" if not t else f"skipped: {t['reason'][:40]}")
+    return (f"{head} {cell['parity']} ({cell['cosine']:.7f}) | {cell['ops_total']} | {detail} | {speed} | {_fmt_goals(cell)} |")
+
+
+def write(cells: list[dict], out: Path, meta: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
+    env = meta["environment"]
+    rows = [c for c in cells]
+    checked = [(c, name, ok) for c in cells for name, ok in goals(c).items()]
+    failed = [f"{c['model']}/{c['target']}/{c['mode']}: {name}" for c, name, ok in checked if not ok]
+    lines = [
+        "# Rewrites: with and without, per variant and target",
+        "",
+        f"Produced by `{meta['command']}` (started {meta['started']}), random weights (seed 0), on {env['host_cpu']}, "
+        f"{env['logical_cpus']} logical CPUs, {env['os']}; " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()) + ".",
+        "",
+        "Precisions: ONNX fp32, Core ML fp16 (the Neural Engine's), TFLite fp32. Parity: every artifact against the "
+        "**unrewritten** PyTorch module (fp32 cosine ≥ 0.99999, fp16 ≥ 0.999; Core ML through edgevt's MIL interpreter). "
+        "ops: the artifact's op count. Speed-up: the `none` artifact's median over this artifact's, timed interleaved in "
+        f"one process ({meta.get('threads')} threads); **provisional** unless the header says the honest-timing protocol "
+        "produced them on a quiet machine.",
+        "",
+        f"Deterministic goals: {len(checked) - len(failed)}/{len(checked)} checks hold" + (f"; failing: {'; '.join(failed)}." if failed else "."),
+        "",
+        "| model | target | mode | parity (worst cosine) | ops | delegation / pre-flight / fusions | speed-up vs none | goals |",
+        "|---|---|---|---|---|---|---|---|",
+        *[row(c) for c in rows],
+        "",
+    ]
+    out.with_suffix(".md").write_text("\n".join(lines))
+
+
+def main() -> int:
+    import fnmatch
+
+    from edgevt.envinfo import environment
+    from edgevt.models import list_models
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="*", help="comma-separated names or globs (default: all)")
+    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--ablation", action="store_true", help="also each applicable rewrite alone")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "rewrites")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "rewrites.json")
+    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--update", action="store_true", help="merge the selected cells into the existing report")
+    args = ap.parse_args()
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = f"python benchmarks/rewrites.py {shlex.join(sys.argv[1:])}".strip()
+    if args.render_only or args.update:
+        meta = json.loads(args.out.read_text())
+        cells = meta.pop("cells")
+    else:
+        cells, meta = [], {"command": command, "started": now, "threads": args.threads, "environment": environment(args.threads)}
+    if not args.render_only:
+        patterns = args.models.split(",")
+        for model in [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]:
+            for target in args.targets.split(","):
+                done = [export_cell(model, target, mode, extra, args.runs_dir) for mode, extra in modes_for(model, target, args.ablation)]
+                time_cells(model, target, done, args)
+                keys = {(c["model"], c["target"], c["mode"]) for c in done}
+                cells = [c for c in cells if (c["model"], c["target"], c["mode"]) not in keys] + done
+                for c in done:
+                    print(row(c), flush=True)
+                write(cells, args.out, meta)
+    write(cells, args.out, meta)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
