@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -33,15 +34,19 @@ PRECISION = {"onnx": "fp32", "coreml": "fp16", "tflite": "fp32"}
 BASELINE = "none"
 
 
-def _time_pair(open_a, open_b, batch, threads: int, runs: int, warmup: int) -> dict:
-    """The one place this script times anything: artifact A against artifact B, interleaved, same process.
-    Returns {"a_p50_ms", "b_p50_ms", "speedup"} with speedup = A's median / B's median (> 1: B is faster).
-    The lead points this at the honest-timing protocol (issue 15) for the committed numbers."""
-    from edgevt.bench import BenchSettings, measure_interleaved
+def _time_pair(open_a, open_b, batch, threads: int, runs: int, warmup: int, min_time_s: float = 2.0, max_time_s: float = 30.0) -> dict:
+    """The one place this script times anything: artifact A against artifact B by edgevt's timing protocol
+    (edgevt.bench.measure: alternating blocks in one process, every runtime's idle threads waited out between blocks).
+    Returns {"a_p50_ms", "b_p50_ms", "speedup"} with speedup = A's median / B's median (> 1: B is faster)."""
+    from edgevt.bench import BenchSettings, measure
 
-    a, b = measure_interleaved([open_a, open_b], batch, BenchSettings(runs=runs, warmup=warmup, threads=threads))
+    settings = BenchSettings(runs=runs, warmup=warmup, threads=threads, min_time_s=min_time_s, max_time_s=max_time_s)
+    timing = measure([open_a, open_b], batch, settings)
+    a, b = timing.reports
     return {"a_p50_ms": a.warm["p50_ms"], "b_p50_ms": b.warm["p50_ms"], "speedup": a.warm["p50_ms"] / b.warm["p50_ms"],
-            "runs": runs, "threads": threads, "method": "edgevt.bench.measure_interleaved (provisional)"}
+            "a_ci95_rel": a.warm.get("median_ci95_rel"), "b_ci95_rel": b.warm.get("median_ci95_rel"),
+            "runs": [a.warm["runs"], b.warm["runs"]], "threads": threads, "method": "edgevt.bench.measure",
+            "protocol": timing.protocol}
 
 
 def modes_for(model, target: str, ablation: bool) -> list[tuple[str, list[str]]]:
@@ -133,7 +138,8 @@ def time_cells(model, target: str, cells: list[dict], args) -> None:
         batch = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
         runs = args.runs if model.paper_gmacs < 10 else max(5, args.runs // 4)
         timing = _time_pair(lambda: tgt.open_runner(Path(base["artifact"]), args.threads),
-                            lambda: tgt.open_runner(Path(cell["artifact"]), args.threads), batch, args.threads, runs, args.warmup)
+                            lambda: tgt.open_runner(Path(cell["artifact"]), args.threads), batch, args.threads, runs, args.warmup,
+                            args.min_time, args.max_time)
         cell["timing"] = {"status": "measured", **timing}
         print(f"  {model.name} {target} {cell['mode']}: {timing['speedup']:.2f}x vs none", flush=True)
 
@@ -178,9 +184,12 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "",
         "Precisions: ONNX fp32, Core ML fp16 (the Neural Engine's), TFLite fp32. Parity: every artifact against the "
         "**unrewritten** PyTorch module (fp32 cosine ≥ 0.99999, fp16 ≥ 0.999; Core ML through edgevt's MIL interpreter). "
-        "ops: the artifact's op count. Speed-up: the `none` artifact's median over this artifact's, timed interleaved in "
-        f"one process ({meta.get('threads')} threads); **provisional** unless the header says the honest-timing protocol "
-        "produced them on a quiet machine.",
+        "ops: the artifact's op count. Speed-up: the `none` artifact's median over this artifact's, both timed in one "
+        f"process by edgevt's protocol (`edgevt.bench.measure`: alternating blocks, every runtime's idle threads waited out "
+        f"between blocks; {meta.get('threads')} threads). Load average when the run started: {meta.get('load_average', '?')} "
+        "on a shared machine, so treat ratios within ±5% as no change."
+        + (f" The timings were taken by `{meta['timing']['command']}` (started {meta['timing']['started']}, load average "
+           f"{meta['timing']['load_average']})." if meta.get("timing") else ""),
         "",
         f"Deterministic goals: {len(checked) - len(failed)}/{len(checked)} checks hold" + (f"; failing: {'; '.join(failed)}." if failed else "."),
         "",
@@ -205,24 +214,39 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--min-time", type=float, default=2.0, help="sample each pair at least this long (s)")
+    ap.add_argument("--max-time", type=float, default=30.0, help="and at most this long, unless the medians are known to ±2%% earlier")
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "rewrites")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "rewrites.json")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--update", action="store_true", help="merge the selected cells into the existing report")
+    ap.add_argument("--no-timing", action="store_true", help="export and check only (the timing can run later, on a quiet machine)")
+    ap.add_argument("--time-only", action="store_true", help="time the selected cells of the existing report from their artifacts")
     args = ap.parse_args()
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = f"python benchmarks/rewrites.py {shlex.join(sys.argv[1:])}".strip()
-    if args.render_only or args.update:
+    if args.render_only or args.update or args.time_only:
         meta = json.loads(args.out.read_text())
         cells = meta.pop("cells")
     else:
-        cells, meta = [], {"command": command, "started": now, "threads": args.threads, "environment": environment(args.threads)}
-    if not args.render_only:
+        cells, meta = [], {"command": command, "started": now, "threads": args.threads, "environment": environment(args.threads),
+                       "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
+    if args.time_only:
+        meta["timing"] = {"command": command, "started": now, "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
+        patterns = args.models.split(",")
+        for model in [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]:
+            for target in args.targets.split(","):
+                mine = [c for c in cells if c["model"] == model.name and c["target"] == target]
+                if mine:
+                    time_cells(model, target, mine, args)
+                    write(cells, args.out, meta)
+    elif not args.render_only:
         patterns = args.models.split(",")
         for model in [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]:
             for target in args.targets.split(","):
                 done = [export_cell(model, target, mode, extra, args.runs_dir) for mode, extra in modes_for(model, target, args.ablation)]
-                time_cells(model, target, done, args)
+                if not args.no_timing:
+                    time_cells(model, target, done, args)
                 keys = {(c["model"], c["target"], c["mode"]) for c in done}
                 cells = [c for c in cells if (c["model"], c["target"], c["mode"]) not in keys] + done
                 for c in done:
