@@ -185,3 +185,17 @@ def other_machine(report_: dict, speed: float, cpu: str = "Other CPU") -> dict:
             lat["compute_bound"] = compute_bound(lat["compute_bound"]["bound_ms"] * speed, lat["compute_bound"]["macs"])
         _efficiencies(lat)
     return out
+
+
+class FakeTarget:
+    """A target whose runner echoes its input: for tests of the timing path, not of a runtime."""
+
+    name = "fake"
+
+    @staticmethod
+    def latency_unavailable():
+        return None
+
+    @staticmethod
+    def open_runner(artifact, threads):
+        return type("R", (), {"engine": "onnxruntime-cpu", "run": lambda self, x: {"y": x}})()

@@ -201,17 +201,7 @@ def test_pipeline_latency_records_the_protocol_threads_and_efficiency(monkeypatc
     import torch
 
     from edgevt import pipeline
-
-    class Target:
-        name = "fake"
-
-        @staticmethod
-        def latency_unavailable():
-            return None
-
-        @staticmethod
-        def open_runner(artifact, threads):
-            return type("R", (), {"engine": "onnxruntime-cpu", "run": lambda self, x: {"y": x}})()
+    from matrix_fixtures import FakeTarget as Target
 
     calls = []
     real = bench.measure

@@ -13,18 +13,7 @@ from edgevt import pipeline, report
 from edgevt.bench import PROTOCOL, BenchSettings
 from edgevt.html_report import render
 from edgevt.matrix.reports import markdown as matrix_markdown
-
-
-class FakeTarget:
-    name = "fake"
-
-    @staticmethod
-    def latency_unavailable():
-        return None
-
-    @staticmethod
-    def open_runner(artifact, threads):
-        return type("R", (), {"engine": "onnxruntime-cpu", "run": lambda self, x: {"y": x}})()
+from matrix_fixtures import FakeTarget
 
 
 @pytest.fixture(scope="module")
