@@ -188,6 +188,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         f"process by edgevt's protocol (`edgevt.bench.measure`: alternating blocks, every runtime's idle threads waited out "
         f"between blocks; {meta.get('threads')} threads). Load average when the run started: {meta.get('load_average', '?')} "
         "on a shared machine, so treat ratios within ±5% as no change."
+        + "".join(f" Cells added by `{u['command']}` (started {u['started']})." for u in meta.get("updates", []))
         + (f" The timings were taken by `{meta['timing']['command']}` (started {meta['timing']['started']}, load average "
            f"{meta['timing']['load_average']})." if meta.get("timing") else ""),
         "",
@@ -231,6 +232,8 @@ def main() -> int:
     else:
         cells, meta = [], {"command": command, "started": now, "threads": args.threads, "environment": environment(args.threads),
                        "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
+    if args.update:
+        meta.setdefault("updates", []).append({"command": command, "started": now})
     if args.time_only:
         meta["timing"] = {"command": command, "started": now, "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
         patterns = args.models.split(",")
