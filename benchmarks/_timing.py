@@ -107,12 +107,8 @@ def time_protocol(runtimes: list[str], model: str, runs_dir: Path, threads: int,
             "reached_ci95_rel": timing.protocol["sampling"]["reached_ci95_rel"], "pause_median_ms": timing.protocol["pause"]["median_ms"]}
 
 
-def time_interleaved(runtimes: list[str], model: str, runs_dir: Path, threads: int, seconds: float) -> dict:
-    """What edgevt did before its protocol: the runtimes run by run (a b a b …) in one process, for contrast."""
-    import numpy as np
-
-    openers = {r: opener(r, model, runs_dir, threads) for r in dict.fromkeys(runtimes)}
-    batch, runners = input_for(model, runs_dir), [openers[r]() for r in runtimes]
+def interleave(runners: list, batch, seconds: float) -> list[list[float]]:
+    """Run by run (a b a b …) for `seconds` after 5 untimed runs each: the ms of every run, per runner."""
     for runner in runners:
         for _ in range(5):
             runner.run(batch)
@@ -123,7 +119,25 @@ def time_interleaved(runtimes: list[str], model: str, runs_dir: Path, threads: i
             t0 = time.perf_counter()
             runner.run(batch)
             bucket.append((time.perf_counter() - t0) * 1e3)
+    return samples
+
+
+def time_interleaved(runtimes: list[str], model: str, runs_dir: Path, threads: int, seconds: float) -> dict:
+    """What edgevt did before its protocol: the runtimes run by run (a b a b …) in one process, for contrast."""
+    import numpy as np
+
+    openers = {r: opener(r, model, runs_dir, threads) for r in dict.fromkeys(runtimes)}
+    samples = interleave([openers[r]() for r in runtimes], input_for(model, runs_dir), seconds)
     return {"runtimes": runtimes, "p50_ms": [float(np.median(s)) for s in samples], "runs": [len(s) for s in samples]}
+
+
+def write_report(out: Path, lines: list[str], record: dict) -> Path:
+    """OUT.md from the Markdown lines and OUT.json from the record; returns the .md path."""
+    md = out.with_suffix(".md")
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    return md
 
 
 def child(args: list[str], timeout: float = 900) -> dict:

@@ -12,14 +12,13 @@ Writes reports/bench-repeatability.md (+ .json).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import NAMES, ROOT, artifact, edgevt_json, host_line, load_note  # noqa: E402
+from _timing import NAMES, ROOT, artifact, edgevt_json, host_line, load_note, write_report  # noqa: E402
 
 BOUND = 0.05
 
@@ -68,11 +67,7 @@ def write(runs: list[dict], args, command: str, started: str) -> Path:
         lines.append(f"| {r['model']} | {NAMES[r['runtime']]} | {r['repeat']} | {r['p50_ms']:.2f} | {r['torch_p50_ms']:.2f} | {r['speedup']:.2f}× "
                      f"| {eff} | {r['runs'][0]}, {r['runs'][1]} | {r['stopped_by']} ({r['seconds']:.1f} s) "
                      f"| {', '.join(f'±{x:.1%}' for x in r['reached_ci95_rel'])} |")
-    md = args.out.with_suffix(".md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "started": started, "runs": runs}, indent=1) + "\n")
-    return md
+    return write_report(args.out, lines, {"command": command, "started": started, "runs": runs})
 
 
 def main() -> None:

@@ -12,14 +12,13 @@ Writes reports/timing-aa.md (+ .json).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import NAMES, RUNTIMES, ROOT, host_line, interleaved, load_note, protocol, ratio_ok  # noqa: E402
+from _timing import NAMES, RUNTIMES, ROOT, host_line, interleaved, load_note, protocol, ratio_ok, write_report  # noqa: E402
 
 BOUND = 0.05
 
@@ -53,11 +52,7 @@ def write(rows: list[dict], args, command: str, started: str) -> Path:
         before = f"{r['interleaved_ratio']:.3f}" if r["interleaved_ratio"] else ""
         lines.append(f"| {r['model']} | {NAMES[r['runtime']]} | {r['repeat']} | {r['p50_ms'][0]:.2f} | {r['p50_ms'][1]:.2f} "
                      f"| {ratio_ok(r['ratio'], BOUND)} | {r['runs'][0]}, {r['runs'][1]} | {r['stopped_by']} ({r['seconds']:.1f} s) | {ci} | {before} |")
-    md = args.out.with_suffix(".md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "started": started, "rows": rows}, indent=1) + "\n")
-    return md
+    return write_report(args.out, lines, {"command": command, "started": started, "rows": rows})
 
 
 def main() -> None:

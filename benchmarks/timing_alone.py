@@ -14,7 +14,6 @@ Pass: every protocol median within ±10% of the runtime's median alone. For swif
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import NAMES, ROOT, alone, artifact, edgevt_json, host_line, load_note, protocol, ratio_ok  # noqa: E402
+from _timing import NAMES, ROOT, alone, artifact, edgevt_json, host_line, load_note, protocol, ratio_ok, write_report  # noqa: E402
 
 PAIRS = (("ort", "torch"), ("litert", "torch"))
 BOUND, SPEEDUP_BOUND = 0.10, 0.20
@@ -90,11 +89,7 @@ def write(res: dict, args, command: str, started: str) -> Path:
                   f"within ±{SPEEDUP_BOUND:.0%} of it.", "", "| command | speed-ups | median / alone ratio |", "|---|---|---|"]
         for cmd, values in res["commands"].items():
             lines.append(f"| `{cmd}` | {', '.join(f'{v:.2f}×' for v in values)} | {ratio_ok(_med(values) / alone_ratio, SPEEDUP_BOUND)} |")
-    md = args.out.with_suffix(".md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "started": started, **res}, indent=1) + "\n")
-    return md
+    return write_report(args.out, lines, {"command": command, "started": started, **res})
 
 
 def main() -> None:

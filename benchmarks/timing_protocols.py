@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import NAMES, ROOT, alone, host_line, input_for, load_note, opener  # noqa: E402
+from _timing import NAMES, ROOT, alone, host_line, input_for, interleave, load_note, opener, write_report  # noqa: E402
 
 SECONDS = 8.0  # sampling time per candidate and pair
 
@@ -106,17 +106,7 @@ def _tracked_openers(pair, model, runs_dir, threads):
 
 def interleaved(pair, model, runs_dir, threads) -> tuple[list[float], list[float]]:
     openers, made = _tracked_openers(pair, model, runs_dir, threads)
-    batch, runners = input_for(model, runs_dir), [o() for o in openers]
-    samples: list[list[float]] = [[] for _ in runners]
-    for r in runners:
-        for _ in range(5):
-            r.run(batch)
-    start = time.perf_counter()
-    while time.perf_counter() - start < SECONDS:
-        for r, bucket in zip(runners, samples):
-            t0 = time.perf_counter()
-            r.run(batch)
-            bucket.append((time.perf_counter() - t0) * 1e3)
+    samples = interleave([o() for o in openers], input_for(model, runs_dir), SECONDS)
     return [statistics.median(s) for s in samples], [r.foreign_share() for r in made]
 
 
@@ -257,7 +247,6 @@ def _table(results: dict, model: str, pairs: list[str], cell) -> list[str]:
 
 
 def write(results: dict, args, command: str, started: str) -> Path:
-    md = args.out.with_suffix(".md")
     lines = ["# Timing protocols compared: which one times each runtime as it runs alone?", "",
              f"Produced by `{command}` (started {started}) on {host_line()}, {args.threads} threads, random weights; {load_note()}.",
              "If the load average was above about 1, the machine was shared with other work: the ratios then say little.", ""]
@@ -273,10 +262,7 @@ def write(results: dict, args, command: str, started: str) -> Path:
         spin = ", ".join(f"{NAMES[r.split('/')[1]]} {v:.1f} ms" for r, v in results["spin"].items() if r.startswith(model + "/"))
         lines += [f"Alone: {', '.join(f'{NAMES[r]} {v:.1f} ms' for r, v in sorted(alone.items()))}. CPU a runtime's own worker "
                   f"threads burn in the 300 ms after its last run (its spin-wait): {spin}.", ""]
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "started": started, **results}, indent=1) + "\n")
-    return md
+    return write_report(args.out, lines, {"command": command, "started": started, **results})
 
 
 def main() -> None:
