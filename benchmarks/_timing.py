@@ -3,6 +3,11 @@
     python benchmarks/_timing.py alone ort swiftformer-xs --seconds 5 --threads 2       # JSON on stdout
     python benchmarks/_timing.py protocol ort,torch swiftformer-xs                      # edgevt.bench.measure
     python benchmarks/_timing.py interleaved ort,ort swiftformer-xs --seconds 5         # run by run, for contrast
+    python benchmarks/_timing.py serve alone ort swiftformer-xs                          # a worker driven block by block
+
+Workers (`serve`) are how the benchmarks pair measurements on a host whose speed changes for seconds at a time
+(benchmarks/host_modes.py): the parent keeps one process per way of timing and asks them, in turn, for one block of
+runs each, waiting until the previous worker's threads are idle, so blocks that are compared ran seconds apart.
 
 "Alone" is how a user runs one runtime: its own process, library defaults (no OMP_WAIT_POLICY, ORT spinning
 on), the runs back to back with nothing else in the process. The parent benchmarks compare it with edgevt's
@@ -104,7 +109,89 @@ def time_protocol(runtimes: list[str], model: str, runs_dir: Path, threads: int,
                      BenchSettings(min_time_s=min_time, max_time_s=max_time, threads=threads))
     return {"runtimes": runtimes, "p50_ms": [r.warm["p50_ms"] for r in timing.reports], "runs": [r.warm["runs"] for r in timing.reports],
             "stopped_by": timing.protocol["sampling"]["stopped_by"], "seconds": timing.protocol["sampling"]["seconds"],
-            "reached_ci95_rel": timing.protocol["sampling"]["reached_ci95_rel"], "pause_median_ms": timing.protocol["pause"]["median_ms"]}
+            "reached_ci95_rel": timing.protocol["sampling"]["reached_ci95_rel"], "pause_median_ms": timing.protocol["pause"]["median_ms"],
+            "paired": [r and {k: r[k] for k in ("median", "ci95", "rounds")} for r in timing.protocol["paired"]["ratios"]],
+            "block_spread_p90_p10": timing.protocol["host"]["block_spread_p90_p10"]}
+
+
+def serve(kind: str, runtimes: list[str], model: str, runs_dir: Path, threads: int) -> None:
+    """A worker: loads the runtimes, then answers each stdin line "I" with the median ms of one block of runtime I.
+    kind "alone": one runtime, nothing else in the process; a block is an untimed wake-up run then BLOCK_S of runs.
+    kind "protocol": the runtimes together in one process, each block by edgevt.bench's own protocol state
+    (_Protocol.block: a pause until the others' threads are idle, an untimed wake-up run, then the block)."""
+    import numpy as np
+
+    from edgevt.bench import _block_runs, _Protocol, wait_until_idle
+
+    batch = input_for(model, runs_dir)
+    runners = [opener(r, model, runs_dir, threads)() for r in runtimes]
+    sizes = []
+    for runner in runners:
+        for _ in range(3):
+            runner.run(batch)
+        warm = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            runner.run(batch)
+            warm.append((time.perf_counter() - t0) * 1e3)
+        sizes.append(_block_runs(float(np.median(warm))))
+    p = _Protocol(runners, batch, wait_until_idle if kind == "protocol" else (lambda: {"ms": 0.0, "idle": True}), time.perf_counter)
+    print(json.dumps({"ready": True, "engines": [r.engine for r in runners]}), flush=True)
+    for line in sys.stdin:
+        i = int(line)
+        if kind == "alone":
+            p.current = None  # every block starts with an untimed wake-up run, as after the protocol's pause
+        p.block(i, sizes[i])
+        _, a, b = p.blocks[-1]
+        print(json.dumps({"median_ms": float(np.median(p.samples[i][a:b])), "runs": b - a}), flush=True)
+
+
+def task_cpu_ns(pid: int) -> int:
+    """CPU time of every thread of process PID so far (ns, from /proc/PID/task/*/schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+class Worker:
+    """A `serve` child at library defaults, driven block by block."""
+
+    def __init__(self, kind: str, runtimes: list[str], model: str, runs_dir: Path, threads: int):
+        self.kind, self.runtimes = kind, runtimes
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__)), "serve", kind, ",".join(runtimes), model,
+                                      "--runs-dir", str(runs_dir), "--threads", str(threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     cwd=ROOT, env=clean_env())
+        ready = self.proc.stdout.readline()
+        if not ready.startswith("{"):
+            raise SystemExit(f"worker {kind} {runtimes} {model} did not start (exit {self.proc.wait()})")
+        self.engines = json.loads(ready)["engines"]
+
+    def block(self, i: int = 0) -> float:
+        self.proc.stdin.write(f"{i}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())["median_ms"]
+
+    def wait_idle(self, window_s: float = 0.01, busy: float = 0.05, cap_s: float = 1.0) -> float:
+        """Until this worker's threads use < BUSY of a core over WINDOW_S (its spin-waits ended); seconds waited."""
+        t0 = time.perf_counter()
+        last = task_cpu_ns(self.proc.pid)
+        while time.perf_counter() - t0 < cap_s:
+            start = time.perf_counter()
+            time.sleep(window_s)
+            now = task_cpu_ns(self.proc.pid)
+            if (now - last) / 1e9 / (time.perf_counter() - start) < busy:
+                break
+            last = now
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
 
 
 def interleave(runners: list, batch, seconds: float) -> list[list[float]]:
@@ -192,15 +279,18 @@ def load_note() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="time runtimes in a child process of the timing benchmarks")
-    ap.add_argument("mode", choices=["alone", "protocol", "interleaved"])
+    ap.add_argument("mode", choices=["alone", "protocol", "interleaved", "serve"])
     ap.add_argument("runtimes", help="comma-separated: ort, litert, torch; a name twice times it against itself")
     ap.add_argument("model")
+    ap.add_argument("extra", nargs="?", help="serve only: KIND RUNTIMES MODEL (kind alone|protocol)")
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "timing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--min-time", type=float, default=2.0)
     ap.add_argument("--max-time", type=float, default=20.0)
     a = ap.parse_args()
+    if a.mode == "serve":  # serve KIND RUNTIMES MODEL
+        return serve(a.runtimes, a.model.split(","), a.extra, a.runs_dir, a.threads)
     runtimes = a.runtimes.split(",")
     if a.mode == "alone":
         out = time_alone(runtimes[0], a.model, a.runs_dir, a.threads, a.seconds)

@@ -6,7 +6,8 @@
 Each run is the real command, `edgevt bench ARTIFACT --model MODEL --weights random --json`, in a fresh process at
 library defaults and bench's default sampling (until each median is known to ±2%, 2–30 s). The spread is the
 largest median over the smallest, minus 1, for the artifact, torch eager and the speed-up.
-Writes reports/bench-repeatability.md (+ .json).
+The last column is how much each runtime's block medians varied within the run (p90/p10): above 1.2 the host changed
+speed during it (reports/host-modes.md). Writes reports/bench-repeatability.md (+ .json).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def measure_all(args) -> list[dict]:
                              "torch_p50_ms": lat["baseline"]["warm"]["p50_ms"], "speedup": lat["speedup_vs_torch_eager"],
                              "runs": [lat["warm"]["runs"], lat["baseline"]["warm"]["runs"]], "stopped_by": sampling["stopped_by"],
                              "seconds": sampling["seconds"], "reached_ci95_rel": sampling["reached_ci95_rel"],
-                             "efficiency": lat.get("efficiency")})
+                             "efficiency": lat.get("efficiency"),
+                             "block_spread_p90_p10": lat["protocol"].get("host", {}).get("block_spread_p90_p10")})
                 print(f"{model} {runtime} #{rep}: {runs[-1]['p50_ms']:.2f} ms, {runs[-1]['speedup']:.2f}x", file=sys.stderr)
     return runs
 
@@ -60,13 +62,14 @@ def write(runs: list[dict], args, command: str, started: str) -> Path:
              f"Spread = largest median / smallest − 1. Pass: every spread ≤ {BOUND:.0%}.", "",
              f"**Result: worst spread {worst:.1%}: {'PASS' if worst <= BOUND else 'FAIL'}.**", "",
              "| model | artifact runtime | runs | artifact p50 spread | torch eager p50 spread | speed-up spread |", "|---|---|---|---|---|---|",
-             *summary, "", "| model | runtime | run | artifact p50 ms | torch eager p50 ms | speed-up | efficiency | runs | stopped by | reached |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             *summary, "", "| model | runtime | run | artifact p50 ms | torch eager p50 ms | speed-up (paired per round) | efficiency | runs | stopped by | reached | block medians p90/p10 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         eff = f"{r['efficiency']:.1%}" if r["efficiency"] else "—"
         lines.append(f"| {r['model']} | {NAMES[r['runtime']]} | {r['repeat']} | {r['p50_ms']:.2f} | {r['torch_p50_ms']:.2f} | {r['speedup']:.2f}× "
                      f"| {eff} | {r['runs'][0]}, {r['runs'][1]} | {r['stopped_by']} ({r['seconds']:.1f} s) "
-                     f"| {', '.join(f'±{x:.1%}' for x in r['reached_ci95_rel'])} |")
+                     f"| {', '.join(f'±{x:.1%}' for x in r['reached_ci95_rel'])} "
+                     f"| {', '.join(f'{x:.2f}' if x else '–' for x in r.get('block_spread_p90_p10') or [])} |")
     return write_report(args.out, lines, {"command": command, "started": started, "runs": runs})
 
 

@@ -9,6 +9,13 @@ process is idle, runs once untimed (the wake-up), then times a block of about BL
 blocks alternates (A B B A A B ...), so a change in machine load hits every runtime alike and their ratio stays
 fair. Sampling goes on until each runtime's median is known to ±target_ci (95% CI) and min_time has passed, or until
 max_time. benchmarks/timing_aa.py and timing_alone.py check it against an A/A test and each runtime timed alone.
+
+Ratios (the speed-up over torch eager) are paired: each round's blocks run back to back, so the ratio of their
+medians compares the runtimes under the same machine state, and the reported ratio is the median of those per-round
+ratios. A shared host can change speed for seconds at a time (benchmarks/host_modes.py: on a 2-vCPU VM the two vCPUs
+at times share one physical core, and every 2-thread runtime slows by up to 1.8x); a median over all samples then
+depends on how many samples fell in each state, while adjacent blocks mostly share one. The spread of the block
+medians is recorded, and a note says when the host changed speed during the run.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import numpy as np
 
 from edgevt.errors import UsageError
 
-PROTOCOL = "alternating-blocks/1"
+PROTOCOL = "alternating-blocks/2"  # /2: ratios paired per round (median of per-round ratios)
 BLOCK_S = 0.5  # timed wall time per block; a block has at least one run
 MAX_BLOCK_RUNS = 500
 PAUSE_MIN_S = 0.02  # every switch waits at least this long ...
@@ -34,6 +41,7 @@ PAUSE_MAX_S = 1.0  # ... and at most this long for the other threads to go idle
 IDLE_WINDOW_S = 0.01  # the other threads are idle when, over such a window, ...
 IDLE_BUSY = 0.05  # ... they used less than this fraction of one core
 PAUSE_FALLBACK_S = 0.25  # where per-thread CPU clocks cannot be read (not Linux): a fixed pause
+UNSTEADY_SPREAD = 1.2  # block medians whose p90/p10 exceeds this: the host changed speed during the run
 QUICK_DEFAULTS = {"warmup": 3, "min_time_s": 1.0, "max_time_s": 10.0}  # export and matrix; `edgevt bench` uses BenchSettings'
 
 
@@ -164,6 +172,7 @@ class _Protocol:
         self.pauses: list[dict] = []
         self.samples: list[list[float]] = [[] for _ in runners]
         self.engine_ms: list[list[float]] = [[] for _ in runners]  # the runtime's own time of each timed run, if it reports one
+        self.blocks: list[tuple[int, int, int]] = []  # (runtime, first sample, end) of every sampling block, in time order
 
     def timed(self, i: int) -> float:
         runner = self.runners[i]
@@ -186,7 +195,22 @@ class _Protocol:
 
     def block(self, i: int, runs: int) -> None:
         self.switch_to(i)
+        first = len(self.samples[i])
         self.samples[i].extend(self.timed(i) for _ in range(runs))
+        self.blocks.append((i, first, len(self.samples[i])))
+
+    def block_medians(self) -> list[list[float]]:
+        """Per runtime, the median of each of its blocks, in time order."""
+        out: list[list[float]] = [[] for _ in self.runners]
+        for i, a, b in self.blocks:
+            out[i].append(float(np.median(self.samples[i][a:b])))
+        return out
+
+    def paired_ratios(self) -> list[list[float]]:
+        """Per runtime j, the ratio of its block median to runtime 0's block median in the same round, per round."""
+        n, meds = len(self.runners), self.block_medians()
+        rounds = len(self.blocks) // n
+        return [[meds[j][r] / meds[0][r] for r in range(rounds) if meds[0][r] > 0] for j in range(n)]
 
 
 def _block_runs(estimate_ms: float) -> int:
@@ -256,10 +280,34 @@ def _report(runner, cold: dict, samples: list[float], engine_ms: list[float], se
                          notes=list(getattr(runner, "notes", [])))
 
 
+def paired_ratio(ratios: list[float]) -> dict:
+    """The median of per-round ratios with its distribution-free 95% CI."""
+    if not ratios:
+        return {"median": None, "ci95": [None, None], "ci95_rel": None, "rounds": 0}
+    lo, hi = median_ci(ratios)
+    return {"median": float(np.median(ratios)), "ci95": [lo, hi], "ci95_rel": ci_rel(ratios), "rounds": len(ratios)}
+
+
+def _steadiness(p: _Protocol) -> dict:
+    """How much each runtime's block medians varied (p90/p10); above UNSTEADY_SPREAD the host changed speed."""
+    meds = p.block_medians()
+    spread = [float(np.percentile(m, 90) / np.percentile(m, 10)) if len(m) >= 3 and min(m) > 0 else None for m in meds]
+    unsteady = [x is not None and x > UNSTEADY_SPREAD for x in spread]
+    out = {"block_medians_ms": [[round(x, 4) for x in m] for m in meds], "block_spread_p90_p10": spread,
+           "unsteady": any(unsteady)}
+    if any(unsteady):
+        worst = max(range(len(spread)), key=lambda i: spread[i] or 0)
+        out["note"] = (f"the host changed speed during the run: {p.runners[worst].engine}'s block medians ranged "
+                       f"{np.percentile(meds[worst], 10):.3g}–{np.percentile(meds[worst], 90):.3g} ms (p10–p90); absolute "
+                       f"medians mix those states, the paired speed-up compares each round's adjacent blocks")
+    return out
+
+
 def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed: float, open_pauses: list[dict],
               settings: BenchSettings) -> dict:
     pauses = [x["ms"] for x in p.pauses + open_pauses]
     idle = [x["idle"] for x in p.pauses + open_pauses]
+    ratios = p.paired_ratios()
     return {
         "name": PROTOCOL,
         "implementation": "edgevt.bench.measure (the one timing loop of export, bench and matrix)",
@@ -274,6 +322,10 @@ def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed
         "sampling": {"stopped_by": stopped, "seconds": elapsed, "target_ci95_rel": settings.target_ci,
                      "min_time_s": settings.min_time_s, "max_time_s": settings.max_time_s, "min_runs": settings.runs,
                      "reached_ci95_rel": [ci_rel(s) for s in p.samples]},
+        "paired": {"rule": "per round, the ratio of each runtime's block median to the first runtime's block median in "
+                           "the same round; reported: the median over rounds, with its 95% CI",
+                   "vs": p.runners[0].engine, "ratios": [paired_ratio(r) if j else None for j, r in enumerate(ratios)]},
+        "host": _steadiness(p),
     }
 
 

@@ -1,7 +1,8 @@
 """Latency figures that travel between machines, for `edgevt compare --normalize speedup|efficiency`.
 
-- speedup: the artifact's time in units of torch eager's median, timed by the same protocol in the same run
-  (the figure shown is the speed-up over torch eager);
+- speedup: the artifact's time in units of torch eager's time in the same run (the figure shown is the speed-up over
+  torch eager). Reports that pair the speed-up per round (edgevt.bench, protocol alternating-blocks/2) give the unit
+  as p50 × that speed-up; older ones torch eager's median;
 - efficiency: the artifact's time in units of the host's compute bound (2·MACs at the host's fp32 GEMM peak; the
   figure shown is the efficiency, bound / p50).
 
@@ -27,6 +28,9 @@ def _median(values) -> float | None:
 def unit_ms(lat: dict, how: str) -> tuple[float | None, str | None]:
     """(the side's unit in ms, None) or (None, why it has none)."""
     if how == "speedup":
+        paired, p50 = lat.get("speedup_vs_torch_eager"), (lat.get("warm") or {}).get("p50_ms")
+        if (lat.get("speedup") or {}).get("rounds") and _median([paired]) and _median([p50]):
+            return float(p50) * float(paired), None  # torch eager's time as paired with this artifact's, round by round
         base = lat.get("baseline") or {}
         unit = _median(base.get("samples_ms")) or _median([(base.get("warm") or {}).get("p50_ms")])
         return (unit, None) if unit else (None, "no torch eager timing in the same run (`export` and `bench --model` record one)")

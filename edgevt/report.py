@@ -228,13 +228,23 @@ def latency_markdown(latency: dict) -> list[str]:
     if latency.get("runtime"):
         lines += ["", _runtime_paragraph(latency)]
     if latency.get("speedup_vs_torch_eager"):
-        lines.append(f"\nSpeed-up vs torch eager (p50 ratio, same run): **{latency['speedup_vs_torch_eager']:.2f}×**")
+        lines.append("\n" + speedup_line(latency))
     lines += [""] + [f"- {line}" for line in how_timed(latency)]
     settings = latency.get("settings", {})
     threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
     lines.append(f"- peak RSS {_fmt(latency.get('peak_rss_mb'), '.0f')} MB, {threads}")
     lines += [f"- {note}" for note in latency.get("notes") or []]
     return lines
+
+
+def speedup_line(latency: dict) -> str:
+    how = latency.get("speedup") or {}
+    text = f"Speed-up vs torch eager: **{latency['speedup_vs_torch_eager']:.2f}×**"
+    if how.get("rounds"):
+        lo, hi = how.get("ci95") or [None, None]
+        return (text + f" (median of {how['rounds']} per-round ratios of adjacent blocks, 95% CI {_fmt(lo, '.2f')}–"
+                f"{_fmt(hi, '.2f')}; ratio of the two p50s {_fmt(how.get('ratio_of_p50s'), '.2f')})")
+    return text + " (p50 ratio, same run)"
 
 
 def how_timed(latency: dict) -> list[str]:
@@ -251,6 +261,8 @@ def how_timed(latency: dict) -> list[str]:
         out.append(f"sampling: {_fmt(sampling.get('seconds'), '.1f')} s, stopped by {sampling.get('stopped_by')} "
                    f"(target ±{_fmt(sampling.get('target_ci95_rel'), '.0%')} on the median's 95% CI, min {sampling.get('min_time_s')} s, "
                    f"max {sampling.get('max_time_s')} s); reached {reached}")
+        if (proto.get("host") or {}).get("note"):
+            out.append(f"note: {proto['host']['note']}")
     if threading:
         parts = [f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) if isinstance(v, dict) else f"{k} {v}" for k, v in threading.items()]
         out.append("threading (library defaults, thread counts set): " + "; ".join(parts))

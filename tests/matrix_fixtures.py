@@ -29,6 +29,7 @@ import copy
 import numpy as np
 
 from edgevt import REPORT_SCHEMA_VERSION
+from edgevt.bench import PROTOCOL
 
 
 def _warm(samples: list[float]) -> dict:
@@ -64,7 +65,7 @@ def latency(p50: float, engine: str = "onnxruntime-cpu", torch_p50: float | None
     lat = {"status": "measured", "engine": engine, "cold": {"load_ms": 40.0, "first_inference_ms": 2 * p50},
            "warm": _warm(samples), "samples_ms": samples, "peak_rss_mb": 500.0,
            "settings": {"runs": runs, "warmup": 3, "min_time_s": 0.0, "max_time_s": 10.0, "threads": 2}}
-    lat["protocol"] = {"name": "alternating-blocks/1", "engines": [engine, "torch-eager"] if torch_p50 else [engine],
+    lat["protocol"] = {"name": PROTOCOL, "engines": [engine, "torch-eager"] if torch_p50 else [engine],
                        "sampling": {"stopped_by": "ci", "seconds": 3.2, "target_ci95_rel": 0.02, "min_time_s": 1.0, "max_time_s": 10.0,
                                     "reached_ci95_rel": [0.015, 0.018] if torch_p50 else [0.015]}}
     lat["threading"] = {"threads": 2, "OMP_WAIT_POLICY": "unset (library default)"}

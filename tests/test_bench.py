@@ -242,3 +242,51 @@ def test_cli_rejects_a_cap_below_the_floor(tmp_path):
     finally:
         sys.argv = sys_argv
     assert info.value.code == 2
+
+
+class HostStates:
+    """A fake host that changes speed every `period_s` of fake time: every run then takes `factor` times as long."""
+
+    def __init__(self, clock: Clock, period_s: float, factors: tuple[float, ...]):
+        self.clock, self.period_s, self.factors = clock, period_s, factors
+
+    def scale(self) -> float:
+        return self.factors[int(self.clock.now / self.period_s) % len(self.factors)]
+
+
+def run_on(host_period_s: float, factors: tuple[float, ...], ms: dict, settings: BenchSettings):
+    clock, log = Clock(), []
+    host = HostStates(clock, host_period_s, factors)
+
+    def pause():
+        clock.now += 0.03
+        return {"ms": 30.0, "idle": True}
+
+    openers = [lambda e=e, m=m: FakeRunner(e, lambda m=m: m * host.scale(), clock, log) for e, m in ms.items()]
+    return measure(openers, np.zeros(1), settings, pause=pause, clock=clock)
+
+
+def test_ratios_are_paired_per_round_so_a_host_that_changes_speed_does_not_bias_them():
+    # runtime b is exactly 2x a; the host runs at 1x or 1.8x, changing state every 1.5 s, so the two runtimes see the
+    # slow state in different shares of their samples and the ratio of the two medians is off, the paired ratio is not
+    timing = run_on(1.5, (1.0, 1.8), {"a": 10.0, "b": 20.0}, BenchSettings(runs=10, warmup=0, min_time_s=12, max_time_s=12))
+    paired = timing.protocol["paired"]
+    assert paired["vs"] == "a" and paired["ratios"][0] is None
+    b = paired["ratios"][1]
+    assert b["rounds"] == timing.protocol["blocks"]["rounds"] and b["median"] == pytest.approx(2.0, rel=1e-9)
+    of_p50s = timing.reports[1].warm["p50_ms"] / timing.reports[0].warm["p50_ms"]
+    assert abs(of_p50s / 2.0 - 1) > 0.05  # the unpaired ratio is what the paired one protects against
+    host = timing.protocol["host"]
+    assert host["unsteady"] and "changed speed" in host["note"] and host["block_spread_p90_p10"][0] == pytest.approx(1.8)
+
+
+def test_a_steady_host_gets_no_note_and_a_to_a_pairs_to_one():
+    timing = run_on(1.0, (1.0,), {"a": 10.0, "b": 10.0}, BenchSettings(runs=10, warmup=0, min_time_s=3, max_time_s=3))
+    assert timing.protocol["paired"]["ratios"][1]["median"] == pytest.approx(1.0)
+    assert not timing.protocol["host"]["unsteady"] and "note" not in timing.protocol["host"]
+
+
+def test_the_paired_ratio_fails_a_runtime_that_is_really_slower():
+    # the check can fail: b really 10% slower is reported as 1.10, not absorbed into the host's noise
+    timing = run_on(3.1, (1.0, 1.5), {"a": 10.0, "b": 11.0}, BenchSettings(runs=10, warmup=0, min_time_s=8, max_time_s=8))
+    assert timing.protocol["paired"]["ratios"][1]["median"] == pytest.approx(1.1, rel=0.02)

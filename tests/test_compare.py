@@ -6,6 +6,7 @@ import copy
 import json
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from matrix_fixtures import cell, latency, parity, report, sample_report, scaled
@@ -343,3 +344,15 @@ def test_normalize_accepts_only_known_figures(write):
     assert compare(path, path, "--normalize", "ms").exit_code == 2
     with pytest.raises(UsageError, match="normalize"):
         Rule(normalize="ms")
+
+
+def test_the_speedup_unit_follows_the_paired_speedup_when_the_run_recorded_one():
+    from matrix_fixtures import latency
+
+    from edgevt.normalize import unit_ms
+
+    lat = latency(10.0, torch_p50=30.0)
+    unit, _ = unit_ms(lat, "speedup")  # an older report: torch eager's median
+    assert unit == pytest.approx(float(np.median(lat["baseline"]["samples_ms"])))
+    lat["speedup_vs_torch_eager"], lat["speedup"] = 2.5, {"rounds": 12}  # paired per round by edgevt.bench
+    assert unit_ms(lat, "speedup") == (pytest.approx(lat["warm"]["p50_ms"] * 2.5), None)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from edgevt import bench
 from edgevt.cli import main
 from edgevt.errors import UsageError
 from edgevt.matrix import make_plan
@@ -132,7 +133,7 @@ def test_matrix_writes_four_reports_and_a_rerun_reuses_every_cell(env):
         lat = c["latency"]
         assert c["status"] == "pass" and Path(c["artifact"]["path"]).exists()
         assert len(lat["samples_ms"]) >= 3 and lat["warm"]["p50_ms"] > 0 and lat["baseline"]["engine"] == "torch-eager"
-        assert lat["protocol"]["name"] == "alternating-blocks/1" and lat["threading"]["OMP_WAIT_POLICY"] == (os.environ.get("OMP_WAIT_POLICY") or "unset (library default)")
+        assert lat["protocol"]["name"] == bench.PROTOCOL and lat["threading"]["OMP_WAIT_POLICY"] == (os.environ.get("OMP_WAIT_POLICY") or "unset (library default)")
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert [tc.get("name") for tc in suite.findall("testcase")] == ["onnx/fp32", "tflite/fp32"] and suite.get("failures") == "0"
     assert "| tiny-swiftformer | tflite | fp32 | pass |" in (out / "report.md").read_text()

@@ -31,6 +31,9 @@ def test_report_md_latency_section_says_how_it_was_timed(measured):
     assert "| efficiency |" in section and section.count("%") >= 2  # artifact and torch eager rows
     assert f"protocol `{PROTOCOL}`" in section and "edgevt.bench.measure" in section
     assert "stopped by" in section and "reached ±" in section
+    rounds = measured["protocol"]["blocks"]["rounds"]
+    assert measured["speedup"]["rounds"] == rounds and f"median of {rounds} per-round ratios of adjacent blocks" in section
+    assert measured["speedup_vs_torch_eager"] == measured["protocol"]["paired"]["ratios"][1]["median"]
     assert "OMP_WAIT_POLICY unset (library default)" in section and "allow_spinning library default (on)" in section
     assert "compute bound" in section and "GFLOP/s" in section and "efficiency = bound / p50" in section
 
@@ -64,3 +67,14 @@ def test_index_html_shows_efficiency_and_the_timing():
     page = render(sample_report())
     assert "<th class=n>efficiency</th>" in page and ">5.0%<" in page
     assert "<dt>timing</dt>" in page and f"protocol {PROTOCOL}" in page and "efficiency 57.1%" in page  # ship candidate
+
+
+def test_matrix_report_md_says_how_many_cells_saw_the_host_change_speed():
+    rep = sample_report()
+    timed = [c for c in rep["cells"] if (c.get("latency") or {}).get("status") == "measured"]
+    assert "changed speed" not in matrix_markdown(rep)  # no cell says so: no sentence
+    timed[0]["latency"]["protocol"]["host"] = {"unsteady": True}
+    timed[0]["latency"]["speedup"] = {"rounds": 9}
+    text = matrix_markdown(rep)
+    assert f"In 1 of {len(timed)} timed cells the host changed speed" in text
+    assert "median over rounds of torch eager's block median" in text

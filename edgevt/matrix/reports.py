@@ -142,7 +142,9 @@ def timing_summary(cells: list[dict]) -> dict | None:
             "unrecorded": sum(not p.get("name") for p in protos), "by_ci": stops.count("ci"), "by_max_time": stops.count("max_time"),
             "worst_ci": max(reached, default=None), "omp": threading.get("OMP_WAIT_POLICY"), "bounds": len(bounds),
             "peak": bounds[0]["peak_gflops"] if bounds else None, "peak_by": bounds[0]["peak_by"] if bounds else None,
-            "gemm": bounds[0]["gemm_gflops"] if bounds else None}
+            "gemm": bounds[0]["gemm_gflops"] if bounds else None,
+            "unsteady": sum(bool((p.get("host") or {}).get("unsteady")) for p in protos),
+            "paired": sum(bool((lat.get("speedup") or {}).get("rounds")) for lat in measured)}
 
 
 def timing_lines(cells: list[dict]) -> list[str]:
@@ -156,6 +158,11 @@ def timing_lines(cells: list[dict]) -> list[str]:
                  f"runtime at its library defaults (OMP_WAIT_POLICY {t['omp'] or 'unrecorded'}, ORT spinning on), timed in alternating "
                  f"blocks with a wait for idle threads between runtimes. {t['by_ci']} of {t['cells']} timed cells reached the ±2% "
                  f"target on the median's 95% CI, {t['by_max_time']} stopped at --max-time (worst ±{_num(t['worst_ci'], '.1%')}). ")
+        if t["paired"]:
+            text += ("Speed-ups are the median over rounds of torch eager's block median / the artifact's in the same round. ")
+        if t["unsteady"]:
+            text += (f"In {t['unsteady']} of {t['cells']} timed cells the host changed speed during the timing (a runtime's block "
+                     "medians varied by more than 1.2×, p90/p10): compare their milliseconds with care, their paired speed-ups less so. ")
     if t["unrecorded"]:
         text += (f"{t['unrecorded']} of {t['cells']} timed cells record no timing protocol: they were timed before edgevt's protocol, "
                  "and their speed-ups may be biased by other runtimes' spinning threads (re-time them with `edgevt matrix --remeasure`). ")
