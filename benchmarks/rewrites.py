@@ -194,7 +194,8 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "rounds of the ratio of the two blocks of a round). Load average when the run started: "
         f"{meta.get('load_average', '?')} on a shared machine whose speed changes for seconds at a time "
         "(reports/host-modes.md), so treat ratios within ±10% as no change."
-        + "".join(f" Cells added by `{u['command']}` (started {u['started']})." for u in meta.get("updates", []))
+        + "".join(f" Cells added by `{u['command']}` (started {u['started']}" + (f"; {u['note']}" if u.get("note") else "") + ")."
+                  for u in meta.get("updates", []))
         + (f" The timings were taken by `{meta['timing']['command']}` (started {meta['timing']['started']}, load average "
            f"{meta['timing']['load_average']})." if meta.get("timing") else ""),
         "",
