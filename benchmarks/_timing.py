@@ -125,17 +125,12 @@ def serve(kind: str, runtimes: list[str], model: str, runs_dir: Path, threads: i
 
     batch = input_for(model, runs_dir)
     runners = [opener(r, model, runs_dir, threads)() for r in runtimes]
+    p = _Protocol(runners, batch, wait_until_idle if kind == "protocol" else (lambda: {"ms": 0.0, "idle": True}), time.perf_counter)
     sizes = []
-    for runner in runners:
+    for i, runner in enumerate(runners):
         for _ in range(3):
             runner.run(batch)
-        warm = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            runner.run(batch)
-            warm.append((time.perf_counter() - t0) * 1e3)
-        sizes.append(_block_runs(float(np.median(warm))))
-    p = _Protocol(runners, batch, wait_until_idle if kind == "protocol" else (lambda: {"ms": 0.0, "idle": True}), time.perf_counter)
+        sizes.append(_block_runs(float(np.median([p.timed(i) for _ in range(5)]))))
     print(json.dumps({"ready": True, "engines": [r.engine for r in runners]}), flush=True)
     for line in sys.stdin:
         i = int(line)
@@ -176,18 +171,12 @@ class Worker:
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())["median_ms"]
 
-    def wait_idle(self, window_s: float = 0.01, busy: float = 0.05, cap_s: float = 1.0) -> float:
-        """Until this worker's threads use < BUSY of a core over WINDOW_S (its spin-waits ended); seconds waited."""
-        t0 = time.perf_counter()
-        last = task_cpu_ns(self.proc.pid)
-        while time.perf_counter() - t0 < cap_s:
-            start = time.perf_counter()
-            time.sleep(window_s)
-            now = task_cpu_ns(self.proc.pid)
-            if (now - last) / 1e9 / (time.perf_counter() - start) < busy:
-                break
-            last = now
-        return time.perf_counter() - t0
+    def wait_idle(self) -> dict:
+        """Until this worker's threads are idle (its spin-waits ended), by the protocol's own pause rule
+        (edgevt.bench.wait_until_idle) applied to the worker's CPU time instead of this process's other threads."""
+        from edgevt.bench import wait_until_idle
+
+        return wait_until_idle(cpu=lambda: task_cpu_ns(self.proc.pid) / 1e9)
 
     def close(self) -> None:
         self.proc.stdin.close()

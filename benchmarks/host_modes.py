@@ -22,27 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import ROOT, artifact, batch_for, host_line, load_note, write_report  # noqa: E402
+from _timing import ROOT, host_line, input_for, load_note, opener, write_report  # noqa: E402
 
 SHARED_BELOW = 1.25  # pool speed-up over one thread below this: the CPUs were not running side by side
 
 
-def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def block(sess, feed: dict, cpus: set[int], seconds: float) -> float:
+def block(runner, batch, cpus: set[int], seconds: float) -> float:
     os.sched_setaffinity(0, cpus)
     time.sleep(0.05)  # the previous block's spinning threads end
-    sess.run(None, feed)
+    runner.run(batch)
     samples, start = [], time.perf_counter()
     while time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
-        sess.run(None, feed)
+        runner.run(batch)
         samples.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(samples)
 
@@ -50,14 +42,13 @@ def block(sess, feed: dict, cpus: set[int], seconds: float) -> float:
 def measure(args) -> list[dict]:
     import numpy as np
 
-    path = artifact(args.model, "ort", args.runs_dir)
     cpus = sorted(os.sched_getaffinity(0))
-    one, pool = session(path, 1), session(path, len(cpus))
-    feed = {one.get_inputs()[0].name: batch_for(path)}
+    one, pool = opener("ort", args.model, args.runs_dir, 1)(), opener("ort", args.model, args.runs_dir, len(cpus))()
+    batch = input_for(args.model, args.runs_dir)
     rows, start = [], time.perf_counter()
     while time.perf_counter() - start < args.seconds:
-        singles = [block(one, feed, {c}, args.block) for c in cpus]
-        both = block(pool, feed, set(cpus), args.block)
+        singles = [block(one, batch, {c}, args.block) for c in cpus]
+        both = block(pool, batch, set(cpus), args.block)
         rows.append({"t_s": round(time.perf_counter() - start, 2), "single_ms": singles, "pool_ms": both,
                      "pool_speedup": float(np.median(singles)) / both})
     os.sched_setaffinity(0, set(cpus))

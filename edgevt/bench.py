@@ -206,11 +206,6 @@ class _Protocol:
             out[i].append(float(np.median(self.samples[i][a:b])))
         return out
 
-    def paired_ratios(self) -> list[list[float]]:
-        """Per runtime j, the ratio of its block median to runtime 0's block median in the same round, per round."""
-        n, meds = len(self.runners), self.block_medians()
-        rounds = len(self.blocks) // n
-        return [[meds[j][r] / meds[0][r] for r in range(rounds) if meds[0][r] > 0] for j in range(n)]
 
 
 def _block_runs(estimate_ms: float) -> int:
@@ -288,9 +283,15 @@ def paired_ratio(ratios: list[float]) -> dict:
     return {"median": float(np.median(ratios)), "ci95": [lo, hi], "ci95_rel": ci_rel(ratios), "rounds": len(ratios)}
 
 
-def _steadiness(p: _Protocol) -> dict:
+def paired_ratios(meds: list[list[float]]) -> list[list[float] | None]:
+    """From each runtime's block medians (one per round, `_Protocol.block_medians`): per runtime j > 0, the ratio of
+    its block median to runtime 0's in the same round, per round (None for runtime 0 itself)."""
+    rounds = min(len(m) for m in meds)
+    return [None] + [[m[r] / meds[0][r] for r in range(rounds) if meds[0][r] > 0] for m in meds[1:]]
+
+
+def _steadiness(p: _Protocol, meds: list[list[float]]) -> dict:
     """How much each runtime's block medians varied (p90/p10); above UNSTEADY_SPREAD the host changed speed."""
-    meds = p.block_medians()
     spread = [float(np.percentile(m, 90) / np.percentile(m, 10)) if len(m) >= 3 and min(m) > 0 else None for m in meds]
     unsteady = [x is not None and x > UNSTEADY_SPREAD for x in spread]
     out = {"block_medians_ms": [[round(x, 4) for x in m] for m in meds], "block_spread_p90_p10": spread,
@@ -307,7 +308,7 @@ def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed
               settings: BenchSettings) -> dict:
     pauses = [x["ms"] for x in p.pauses + open_pauses]
     idle = [x["idle"] for x in p.pauses + open_pauses]
-    ratios = p.paired_ratios()
+    meds = p.block_medians()
     return {
         "name": PROTOCOL,
         "implementation": "edgevt.bench.measure (the one timing loop of export, bench and matrix)",
@@ -324,8 +325,8 @@ def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed
                      "reached_ci95_rel": [ci_rel(s) for s in p.samples]},
         "paired": {"rule": "per round, the ratio of each runtime's block median to the first runtime's block median in "
                            "the same round; reported: the median over rounds, with its 95% CI",
-                   "vs": p.runners[0].engine, "ratios": [paired_ratio(r) if j else None for j, r in enumerate(ratios)]},
-        "host": _steadiness(p),
+                   "vs": p.runners[0].engine, "ratios": [r if r is None else paired_ratio(r) for r in paired_ratios(meds)]},
+        "host": _steadiness(p, meds),
     }
 
 
