@@ -16,6 +16,12 @@ ratios. A shared host can change speed for seconds at a time (benchmarks/host_mo
 at times share one physical core, and every 2-thread runtime slows by up to 1.8x); a median over all samples then
 depends on how many samples fell in each state, while adjacent blocks mostly share one. The spread of the block
 medians is recorded, and a note says when the host changed speed during the run.
+
+Beside the figures over every block, each runtime gets figures "at full speed": over its blocks whose median is within
+FULL_SPEED_BAND of the fastest tenth of its block medians (on a steady host nearly every block; on a host that changed
+speed, the blocks of its faster state), and the speed-up over the rounds in which both runtimes ran at full speed.
+They are what repeats from run to run on such a host (benchmarks/bench_repeatability.py), where a median over all
+samples moves with the share of time the host spent in each state.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ IDLE_WINDOW_S = 0.01  # the other threads are idle when, over such a window, ...
 IDLE_BUSY = 0.05  # ... they used less than this fraction of one core
 PAUSE_FALLBACK_S = 0.25  # where per-thread CPU clocks cannot be read (not Linux): a fixed pause
 UNSTEADY_SPREAD = 1.2  # block medians whose p90/p10 exceeds this: the host changed speed during the run
+FULL_SPEED_BAND = 1.1  # a block ran at the host's full speed when its median is within 10% of the fastest decile's
 QUICK_DEFAULTS = {"warmup": 3, "min_time_s": 1.0, "max_time_s": 10.0}  # export and matrix; `edgevt bench` uses BenchSettings'
 
 
@@ -199,12 +206,25 @@ class _Protocol:
         self.samples[i].extend(self.timed(i) for _ in range(runs))
         self.blocks.append((i, first, len(self.samples[i])))
 
+    def block_samples(self) -> list[list[list[float]]]:
+        """Per runtime, the samples of each of its blocks, in time order."""
+        out: list[list[list[float]]] = [[] for _ in self.runners]
+        for i, a, b in self.blocks:
+            out[i].append(self.samples[i][a:b])
+        return out
+
     def block_medians(self) -> list[list[float]]:
         """Per runtime, the median of each of its blocks, in time order."""
-        out: list[list[float]] = [[] for _ in self.runners]
-        for i, a, b in self.blocks:
-            out[i].append(float(np.median(self.samples[i][a:b])))
-        return out
+        return [[float(np.median(b)) for b in blocks] for blocks in self.block_samples()]
+
+
+def full_speed_blocks(meds: list[float]) -> list[bool]:
+    """Which of a runtime's blocks ran at the host's full speed: block median <= FULL_SPEED_BAND x the 10th percentile
+    of its block medians. With fewer than 3 blocks there is nothing to tell states apart by: every block counts."""
+    if len(meds) < 3:
+        return [True] * len(meds)
+    ref = float(np.percentile(meds, 10))
+    return [m <= ref * FULL_SPEED_BAND for m in meds]
 
 
 
@@ -256,9 +276,22 @@ def measure(openers: list[Callable[[], object]], batch: np.ndarray, settings: Be
             p.block(i, sizes[i])
         rounds += 1
         stopped = _stop_reason(p, settings, clock() - start)
-    protocol = _describe(p, sizes, rounds, stopped, clock() - start, open_pauses, settings)
+    meds = p.block_medians()
+    full = [full_speed_blocks(m) for m in meds]
+    protocol = _describe(p, sizes, rounds, stopped, clock() - start, open_pauses, settings, meds, full)
     reports = [_report(r, c, s, own, settings) for r, c, s, own in zip(runners, colds, p.samples, p.engine_ms)]
+    for report, blocks, keep in zip(reports, p.block_samples(), full):
+        report.warm["full_speed"] = _full_speed(blocks, keep)
     return Timing(reports, protocol)
+
+
+def _full_speed(blocks: list[list[float]], keep: list[bool]) -> dict:
+    """The warm figures over the blocks that ran at the host's full speed (full_speed_blocks)."""
+    kept = [x for block, k in zip(blocks, keep) if k for x in block]
+    stats = summarize(kept) if kept else {}
+    return {"rule": f"blocks whose median is within {FULL_SPEED_BAND - 1:.0%} of the p10 of the block medians",
+            "blocks": sum(keep), "of_blocks": len(keep),
+            **{k: stats.get(k) for k in ("runs", "p50_ms", "p90_ms", "median_ci95_ms", "median_ci95_rel")}}
 
 
 def _report(runner, cold: dict, samples: list[float], engine_ms: list[float], settings: BenchSettings) -> LatencyReport:
@@ -283,11 +316,14 @@ def paired_ratio(ratios: list[float]) -> dict:
     return {"median": float(np.median(ratios)), "ci95": [lo, hi], "ci95_rel": ci_rel(ratios), "rounds": len(ratios)}
 
 
-def paired_ratios(meds: list[list[float]]) -> list[list[float] | None]:
+def paired_ratios(meds: list[list[float]], keep: list[list[bool]] | None = None) -> list[list[float] | None]:
     """From each runtime's block medians (one per round, `_Protocol.block_medians`): per runtime j > 0, the ratio of
-    its block median to runtime 0's in the same round, per round (None for runtime 0 itself)."""
+    its block median to runtime 0's in the same round, per round (None for runtime 0 itself). With `keep` (per runtime,
+    per block), only the rounds in which both blocks are kept."""
     rounds = min(len(m) for m in meds)
-    return [None] + [[m[r] / meds[0][r] for r in range(rounds) if meds[0][r] > 0] for m in meds[1:]]
+    kept = keep or [[True] * len(m) for m in meds]
+    return [None] + [[m[r] / meds[0][r] for r in range(rounds) if meds[0][r] > 0 and kept[0][r] and k[r]]
+                     for m, k in zip(meds[1:], kept[1:])]
 
 
 def _steadiness(p: _Protocol, meds: list[list[float]]) -> dict:
@@ -299,16 +335,16 @@ def _steadiness(p: _Protocol, meds: list[list[float]]) -> dict:
     if any(unsteady):
         worst = max(range(len(spread)), key=lambda i: spread[i] or 0)
         out["note"] = (f"the host changed speed during the run: {p.runners[worst].engine}'s block medians ranged "
-                       f"{np.percentile(meds[worst], 10):.3g}–{np.percentile(meds[worst], 90):.3g} ms (p10–p90); absolute "
-                       f"medians mix those states, the paired speed-up compares each round's adjacent blocks")
+                       f"{np.percentile(meds[worst], 10):.3g}–{np.percentile(meds[worst], 90):.3g} ms (p10–p90); medians over "
+                       f"all samples mix those states, the paired speed-up compares each round's adjacent blocks, and the "
+                       f"figures at full speed keep only the blocks of the faster state")
     return out
 
 
 def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed: float, open_pauses: list[dict],
-              settings: BenchSettings) -> dict:
+              settings: BenchSettings, meds: list[list[float]], full: list[list[bool]]) -> dict:
     pauses = [x["ms"] for x in p.pauses + open_pauses]
     idle = [x["idle"] for x in p.pauses + open_pauses]
-    meds = p.block_medians()
     return {
         "name": PROTOCOL,
         "implementation": "edgevt.bench.measure (the one timing loop of export, bench and matrix)",
@@ -325,7 +361,8 @@ def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed
                      "reached_ci95_rel": [ci_rel(s) for s in p.samples]},
         "paired": {"rule": "per round, the ratio of each runtime's block median to the first runtime's block median in "
                            "the same round; reported: the median over rounds, with its 95% CI",
-                   "vs": p.runners[0].engine, "ratios": [r if r is None else paired_ratio(r) for r in paired_ratios(meds)]},
+                   "vs": p.runners[0].engine, "ratios": [r if r is None else paired_ratio(r) for r in paired_ratios(meds)],
+                   "full_speed": [r if r is None else paired_ratio(r) for r in paired_ratios(meds, full)]},
         "host": _steadiness(p, meds),
     }
 

@@ -346,6 +346,9 @@ def summary_text(report: dict, report_path: Path | None, log: Path | None = None
         lines.append(f"  latency   {stats} ({latency['engine']}{where}, {threads})"
                      f"{f', {ratio:.2f}x torch eager' if ratio else ''}")
         lines += [f"            - {note}" for note in latency.get("notes") or []]
+        full = _full_speed_text(latency)
+        if full:
+            lines.append(f"            - {full}")
     elif latency.get("status") == "skipped":
         lines.append(f"  latency   skipped: {latency.get('reason')}")
     pre = (report.get("export") or {}).get("ane_preflight")
@@ -361,3 +364,16 @@ def summary_text(report: dict, report_path: Path | None, log: Path | None = None
     if log:
         lines.append(f"  log       {log} (other libraries' output)")
     return "\n".join(lines)
+
+
+def _full_speed_text(latency: dict) -> str | None:
+    """One line for the terminal when the host changed speed: the figures over its faster state's blocks."""
+    if not ((latency.get("protocol") or {}).get("host") or {}).get("unsteady"):
+        return None
+    full = (latency.get("warm") or {}).get("full_speed") or {}
+    ratio = ((latency.get("speedup") or {}).get("full_speed") or {}).get("median")
+    if full.get("p50_ms") is None:
+        return None
+    return (f"the host changed speed; at full speed ({full['blocks']} of {full['of_blocks']} blocks): p50 {full['p50_ms']:.3f} ms"
+            + (f", {ratio:.2f}x torch eager" if ratio else ""))
+

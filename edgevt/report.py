@@ -229,6 +229,9 @@ def latency_markdown(latency: dict) -> list[str]:
         lines += ["", _runtime_paragraph(latency)]
     if latency.get("speedup_vs_torch_eager"):
         lines.append("\n" + speedup_line(latency))
+    full = full_speed_line(latency)
+    if full:
+        lines.append("\n" + full)
     lines += [""] + [f"- {line}" for line in how_timed(latency)]
     settings = latency.get("settings", {})
     threads = f"{settings['threads']} threads" if settings.get("threads") else settings.get("threads_note", "threads not set")
@@ -245,6 +248,25 @@ def speedup_line(latency: dict) -> str:
         return (text + f" (median of {how['rounds']} per-round ratios of adjacent blocks, 95% CI {_fmt(lo, '.2f')}–"
                 f"{_fmt(hi, '.2f')}; ratio of the two p50s {_fmt(how.get('ratio_of_p50s'), '.2f')})")
     return text + " (p50 ratio, same run)"
+
+
+def full_speed_line(latency: dict) -> str | None:
+    """When the host changed speed during the run: the figures over the blocks of its faster state (edgevt.bench),
+    which repeat from run to run where medians over all samples do not."""
+    if not ((latency.get("protocol") or {}).get("host") or {}).get("unsteady"):
+        return None
+    parts = []
+    for entry in [latency, latency.get("baseline")]:
+        full = ((entry or {}).get("warm") or {}).get("full_speed") or {}
+        if full.get("p50_ms") is not None:
+            lo, hi = full.get("median_ci95_ms") or [None, None]
+            parts.append(f"{entry['engine']} p50 {_fmt(full['p50_ms'], '.3f')} ms (95% CI {_fmt(lo, '.3f')}–{_fmt(hi, '.3f')}; "
+                         f"{full['blocks']} of {full['of_blocks']} blocks)")
+    ratio = ((latency.get("speedup") or {}).get("full_speed") or {})
+    if ratio.get("median") is not None:
+        parts.append(f"speed-up {ratio['median']:.2f}× over the {ratio['rounds']} rounds in which both ran at full speed")
+    return ("At the host's full speed (blocks within 10% of each runtime's fastest tenth; the host changed speed during "
+            "the run): " + "; ".join(parts)) if parts else None
 
 
 def how_timed(latency: dict) -> list[str]:

@@ -290,3 +290,60 @@ def test_the_paired_ratio_fails_a_runtime_that_is_really_slower():
     # the check can fail: b really 10% slower is reported as 1.10, not absorbed into the host's noise
     timing = run_on(3.1, (1.0, 1.5), {"a": 10.0, "b": 11.0}, BenchSettings(runs=10, warmup=0, min_time_s=8, max_time_s=8))
     assert timing.protocol["paired"]["ratios"][1]["median"] == pytest.approx(1.1, rel=0.02)
+
+
+def run_on_states(pattern: tuple[bool, ...], period_s: float, ms: dict, slow: dict, seconds: float):
+    """A fake host that is slow in the periods where `pattern` (cycled) is True; there each runtime takes slow[e] times
+    as long, as 2-thread runtimes slow by different factors when two vCPUs share one core."""
+    clock, log = Clock(), []
+
+    def factor(e):
+        return slow[e] if pattern[int(clock.now / period_s) % len(pattern)] else 1.0
+
+    def pause():
+        clock.now += 0.03
+        return {"ms": 30.0, "idle": True}
+
+    openers = [lambda e=e, m=m: FakeRunner(e, lambda e=e, m=m: m * factor(e), clock, log) for e, m in ms.items()]
+    return measure(openers, np.zeros(1), BenchSettings(runs=10, warmup=0, min_time_s=seconds, max_time_s=seconds),
+                   pause=pause, clock=clock)
+
+
+def _figures(timing):
+    from edgevt.pipeline import speedup
+
+    reports = [r.to_dict() for r in timing.reports]
+    ratio, how = speedup(timing.protocol, reports)
+    return ([r["warm"]["p50_ms"] for r in reports], [r["warm"]["full_speed"]["p50_ms"] for r in reports],
+            ratio, how["full_speed"]["median"])
+
+
+def test_figures_at_full_speed_repeat_when_the_host_spends_a_different_share_of_time_slow():
+    # the same runtimes (torch 25 ms, artifact 10 ms; shared-core state: 1.3x and 1.8x), once on a host slow 40% of
+    # the time and once 60%: medians over all samples and the all-rounds speed-up move, the full-speed figures do not
+    ms, slow = {"art": 10.0, "torch": 25.0}, {"art": 1.8, "torch": 1.3}
+    mostly_fast = run_on_states((False, True, False, True, False), 1.3, ms, slow, 20)
+    mostly_slow = run_on_states((True, False, True, False, True), 1.3, ms, slow, 20)
+    (p50_a, full_a, ratio_a, full_ratio_a), (p50_b, full_b, ratio_b, full_ratio_b) = map(_figures, (mostly_fast, mostly_slow))
+    assert p50_b[0] / p50_a[0] - 1 > 0.05  # what a plain median does on such a host
+    assert full_a == pytest.approx([10.0, 25.0]) and full_b == pytest.approx([10.0, 25.0])
+    assert full_ratio_a == pytest.approx(2.5) and full_ratio_b == pytest.approx(2.5)
+    blocks = mostly_fast.reports[0].warm["full_speed"]
+    assert 0 < blocks["blocks"] < blocks["of_blocks"]  # the slow state's blocks were left out, and the report says how many
+
+
+def test_figures_at_full_speed_still_see_a_runtime_that_is_really_slower():
+    # the check can fail: an artifact really 10% slower in the second run is 10% slower at full speed too
+    slow = {"art": 1.8, "torch": 1.3}
+    before = run_on_states((False, True), 1.3, {"art": 10.0, "torch": 25.0}, slow, 20)
+    after = run_on_states((False, True), 1.3, {"art": 11.0, "torch": 25.0}, slow, 20)
+    (_, full_a, _, ratio_a), (_, full_b, _, ratio_b) = map(_figures, (before, after))
+    assert full_b[0] / full_a[0] == pytest.approx(1.1) and ratio_a / ratio_b == pytest.approx(1.1)
+
+
+def test_on_a_steady_host_every_block_runs_at_full_speed():
+    timing = run_on_states((False,), 1.0, {"art": 10.0, "torch": 25.0}, {"art": 1.0, "torch": 1.0}, 4)
+    for report in timing.reports:
+        full = report.warm["full_speed"]
+        assert full["blocks"] == full["of_blocks"] >= 3 and full["p50_ms"] == report.warm["p50_ms"]
+    assert timing.protocol["paired"]["full_speed"][1]["rounds"] == timing.protocol["blocks"]["rounds"]

@@ -78,3 +78,25 @@ def test_matrix_report_md_says_how_many_cells_saw_the_host_change_speed():
     text = matrix_markdown(rep)
     assert f"In 1 of {len(timed)} timed cells the host changed speed" in text
     assert "median over rounds of torch eager's block median" in text
+
+
+def test_report_md_and_the_terminal_give_the_full_speed_figures_only_when_the_host_changed_speed(measured):
+    from edgevt.commands import summary_text
+
+    steady = copy.deepcopy(measured)
+    steady["protocol"]["host"]["unsteady"] = False
+    changed = copy.deepcopy(measured)
+    changed["protocol"]["host"]["unsteady"] = True
+    changed["warm"]["full_speed"].update(p50_ms=1.234, blocks=3, of_blocks=5)
+    changed["speedup"]["full_speed"].update(median=4.321, rounds=2)
+
+    def texts(lat):
+        r = report.new_report("bench", latency=lat, environment={}, artifact={"path": "m.onnx", "bytes": 1})
+        return report.markdown(r), summary_text(r, None)
+
+    for text in texts(steady):
+        assert "full speed" not in text
+    md, terminal = texts(changed)
+    assert "At the host's full speed" in md and "p50 1.234 ms" in md and "3 of 5 blocks" in md
+    assert "4.32× over the 2 rounds in which both ran at full speed" in md
+    assert "at full speed (3 of 5 blocks): p50 1.234 ms, 4.32x torch eager" in terminal
