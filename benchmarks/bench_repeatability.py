@@ -14,6 +14,7 @@ speed during it (reports/host-modes.md). Writes reports/bench-repeatability.md (
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,9 @@ def measure_all(args) -> list[dict]:
 
 
 def spread(values: list[float]) -> float:
+    """Largest / smallest − 1; a missing figure (nan: no round at full speed) makes the spread infinite, a fail."""
+    if not all(math.isfinite(v) for v in values):
+        return math.inf
     return max(values) / min(values) - 1
 
 

@@ -36,6 +36,7 @@ GET_BINARY = (f"download the Interpreter-API tool android_aarch64_benchmark_mode
               "litert/binaries/.../benchmark_model, the CompiledModel-API tool) or build //tflite/tools/benchmark:benchmark_model "
               f"with --config=android_arm64, then pass --benchmark-model PATH or set {ENV_VAR}")
 MAX_SECS = 1800.0  # benchmark_model stops a phase after --max_secs (its default is 150 s); edgevt asks for exact run counts
+# and, without --max-time, allows this long for them
 THREADS_FALLBACK = 4  # when `adb shell nproc` gives no answer
 
 
@@ -179,7 +180,9 @@ def benchmark_args(remote_model: str, settings, threads: int, kind: str = INTERP
 
 
 def max_secs(settings) -> float:
-    return max(MAX_SECS, 2.0 * (settings.min_time_s or 0))
+    """benchmark_model's --max_secs per phase: the user's --max-time (the CLI defaults it to MAX_SECS on a phone, so
+    that exact run counts are not cut short), and never below twice --min-time."""
+    return max(settings.max_time_s, 2.0 * (settings.min_time_s or 0))
 
 
 def run_timeout(settings) -> float:

@@ -263,8 +263,13 @@ def bench(ctx, artifact, runs, warmup, min_time_s, max_time_s, threads, profile,
     from edgevt.profiles import bench_settings, load_profile
 
     prof = load_profile(profile) if profile else None
-    if device and device.startswith("android") and min_time_s is None:
-        min_time_s = 0.0  # benchmark_model runs exactly --runs unless a --min-time is asked for
+    if device and device.startswith("android"):
+        from edgevt.android import MAX_SECS
+
+        if min_time_s is None:
+            min_time_s = 0.0  # benchmark_model runs exactly --runs unless a --min-time is asked for
+        if max_time_s is None:
+            max_time_s = max(MAX_SECS, min_time_s)  # ... and is not cut short unless a --max-time is asked for
     settings = bench_settings(prof, runs=runs, warmup=warmup, min_time_s=min_time_s, max_time_s=max_time_s, threads=threads)
     outcome = pipeline.bench_artifact(artifact, settings, model, weights, seed, log, {"compute_units": compute_units},
                                       device=device, benchmark_model=benchmark_model)

@@ -301,10 +301,30 @@ def compare_parity(base: dict, cand: dict, rule: Rule) -> tuple[ParityComparison
         out.verdict = Verdict.IMPROVEMENT
     elif before != after:
         notes.append(f"status changed {before or 'none'} → {after or 'none'} (neither passes; not gated)")
+    differ = _inputs_differ(base, cand)
+    if differ:
+        notes.append(f"parity checked on different inputs ({differ}): the cosine and top-1 changes compare different samples")
     if before == after == "pass" and out.top1_delta is not None and out.top1_delta < 0:
         notes.append(f"top-1 agreement fell {_num(bp.get('top1_agreement')):.1%} → {_num(cp.get('top1_agreement')):.1%} "
                      "but still within the cell's thresholds (not gated)")
     return out, notes
+
+
+def _inputs_text(inputs: dict) -> str:
+    images = inputs.get("images") or {}
+    digest = images.get("digest")
+    return (f"{inputs.get('photos', 0)} photos + {inputs.get('noise', 0)} noise, seed {inputs.get('seed')}"
+            + (f", photos {digest[:12]}" if digest else ""))
+
+
+def _inputs_differ(base: dict, cand: dict) -> str | None:
+    """How the two cells' parity samples differ (photo set, counts, seed), or None when they match or are not recorded."""
+    a, b = (c.get("inputs") if isinstance(c.get("inputs"), dict) else None for c in (base, cand))
+    if not a or not b:
+        return None
+    keys = ("kind", "seed", "samples", "photos", "noise")
+    same = all(a.get(k) == b.get(k) for k in keys) and (a.get("images") or {}).get("digest") == (b.get("images") or {}).get("digest")
+    return None if same else f"baseline {_inputs_text(a)}; candidate {_inputs_text(b)}"
 
 
 _RANK = {Verdict.REGRESSION: 3, Verdict.IMPROVEMENT: 2, Verdict.UNCHANGED: 1, Verdict.NOT_COMPARABLE: 0}
@@ -357,7 +377,13 @@ def compare(base: RunReport, cand: RunReport, rule: Rule | None = None) -> Compa
               for i, c in base.cells.items() if i not in cand.cells]
     cells += [CellComparison(i, Verdict.NEW, False, notes=[f"in the candidate only (status {c.get('status')})"])
               for i, c in cand.cells.items() if i not in base.cells]
-    return Comparison(base, cand, rule, cells, _environment_warnings(base, cand, rule.normalize))
+    warnings = _environment_warnings(base, cand, rule.normalize)
+    differ = sum(_inputs_differ(base.cells[i], cand.cells[i]) is not None for i in base.cells if i in cand.cells)
+    if differ:
+        warnings.append(f"{differ} matched cell(s) had parity checked on different inputs (photo set, sample count or seed; "
+                        "see each cell's note): their cosine and top-1 changes compare different samples, and a cell "
+                        "that passed on fewer photos may fail on more without the artifact having changed")
+    return Comparison(base, cand, rule, cells, warnings)
 
 
 def compare_paths(baseline: Path | str, candidate: Path | str, rule: Rule | None = None) -> Comparison:

@@ -138,7 +138,8 @@ bench_options = _stack(
     click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), callback=finite,
                  help="Sample at least this many seconds (default 2; export, matrix: 1)."),
     click.option("--max-time", "max_time_s", type=click.FloatRange(min=0), callback=finite,
-                 help="Stop sampling after this many seconds even if the median is not yet known to ±2% (default 30; export, matrix: 10)."),
+                 help="Stop sampling after this many seconds even if the median is not yet known to ±2% (default 30; export, matrix: "
+                      "10; on --device android, benchmark_model's --max_secs per phase, default 1800)."),
     threads_option,
 )
 

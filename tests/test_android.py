@@ -128,8 +128,9 @@ def _run_command(fake) -> str:
 
 
 def _bench(fake, binary=None, **settings):
-    # the CLI passes min_time_s=0 for a phone unless --min-time is given (exact run counts)
-    return android.run_on_device(fake["artifact"], "", str(binary or fake["binary"]), BenchSettings(**{"min_time_s": 0.0, **settings}),
+    # the CLI passes min_time_s=0 and max_time_s=MAX_SECS for a phone unless --min-time/--max-time are given
+    defaults = {"min_time_s": 0.0, "max_time_s": android.MAX_SECS}
+    return android.run_on_device(fake["artifact"], "", str(binary or fake["binary"]), BenchSettings(**{**defaults, **settings}),
                                  lambda m: None)
 
 
@@ -290,3 +291,14 @@ def test_no_adb_on_path_is_exit_3_with_install_hint(fake_adb, tmp_path, monkeypa
 def test_bad_device_value_is_a_usage_error(monkeypatch, capsys):
     assert _main(monkeypatch, "bench", "x.tflite", "--device", "iphone") == 2
     assert "android:SERIAL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, max_secs", [([], "1800"), (["--max-time", "45"], "45"), (["--min-time", "40", "--max-time", "45"], "80")])
+def test_cli_bench_android_passes_max_time_to_benchmark_model(fake_adb, monkeypatch, extra, max_secs):
+    # --max-time caps the phone's run as it caps the host's; without it exact run counts are not cut short
+    monkeypatch.setenv("FAKE_ADB_BENCH_LOG", str(DATA / "litert_interpreter_pixel8.txt"))
+    result = CliRunner().invoke(cli, ["bench", str(fake_adb["artifact"]), "--device", "android:R5CT",
+                                      "--benchmark-model", str(fake_adb["binary"]), "--runs", "50", *extra])
+    assert result.exit_code == 0, result.output
+    run = next(c for c in _calls(fake_adb) if len(c) > 3 and "benchmark_model --graph" in c[3])
+    assert f"--max_secs={max_secs}" in run[3].split()

@@ -356,3 +356,21 @@ def test_the_speedup_unit_follows_the_paired_speedup_when_the_run_recorded_one()
     assert unit == pytest.approx(float(np.median(lat["baseline"]["samples_ms"])))
     lat["speedup_vs_torch_eager"], lat["speedup"] = 2.5, {"rounds": 12}  # paired per round by edgevt.bench
     assert unit_ms(lat, "speedup") == (pytest.approx(lat["warm"]["p50_ms"] * 2.5), None)
+
+
+def test_parity_on_different_inputs_is_warned_about_per_cell_and_overall(write):
+    # a baseline checked on the 8 photos and a candidate on 104 views: a cosine or top-1 change may be the inputs
+    base = sample_report()
+    for c in base["cells"]:
+        c["inputs"] = {"kind": "tensor", "seed": 0, "samples": 10, "photos": 8, "noise": 2, "images": {"digest": "a" * 64}}
+    same = copy.deepcopy(base)
+    cand = copy.deepcopy(base)
+    find(cand, "swin-tiny/onnx/fp32")["inputs"].update(samples=106, photos=104, images={"digest": "b" * 64})
+    result = compare(write("a.json", base), write("b.json", same), "--json")
+    assert not any("different inputs" in w for w in json.loads(result.stdout)["warnings"])
+    result = compare(write("a.json", base), write("c.json", cand), "--json")
+    out = json.loads(result.stdout)
+    assert any(w.startswith("1 matched cell(s) had parity checked on different inputs") for w in out["warnings"])
+    notes = by_id(out)["swin-tiny/onnx/fp32"]["notes"]
+    assert any("baseline 8 photos + 2 noise, seed 0, photos aaaaaaaaaaaa; candidate 104 photos + 2 noise" in n for n in notes)
+    assert not any("different inputs" in n for n in by_id(out)["swin-tiny/onnx/fp32".replace("swin-tiny", "swiftformer-xs")]["notes"])
