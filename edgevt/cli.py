@@ -252,7 +252,8 @@ def bench(ctx, artifact, runs, warmup, min_time_s, max_time_s, threads, profile,
     Timed like `export` and `matrix` time: each runtime at its library defaults, in alternating blocks with idle
     threads between runtimes, until each median is known to ±2% (--min-time/--max-time). --model adds torch eager
     (the speed-up: the median over rounds of the two blocks' ratio in each round); the host's compute bound (MACs
-    from --model or the export's report) gives the efficiency.
+    from --model or the export's report) gives the efficiency. When the host changed speed during the run, the
+    figures at full speed (the blocks of its faster state; JSON: warm.full_speed, speedup.full_speed) are shown too.
 
     With --device android[:SERIAL], a .tflite is pushed with adb and timed on the phone by LiteRT's
     benchmark_model, android_aarch64_benchmark_model (init, first inference, median/p5/p95, mean/std,
