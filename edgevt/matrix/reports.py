@@ -162,7 +162,9 @@ def timing_lines(cells: list[dict]) -> list[str]:
             text += ("Speed-ups are the median over rounds of torch eager's block median / the artifact's in the same round. ")
         if t["unsteady"]:
             text += (f"In {t['unsteady']} of {t['cells']} timed cells the host changed speed during the timing (a runtime's block "
-                     "medians varied by more than 1.2×, p90/p10): compare their milliseconds with care, their paired speed-ups less so. ")
+                     "medians varied by more than 1.2×, p90/p10): compare their milliseconds with care, their paired speed-ups less so; "
+                     "report.json has each runtime's figures at full speed (`warm.full_speed`, `speedup.full_speed`: the blocks "
+                     "of the host's faster state). ")
     if t["unrecorded"]:
         text += (f"{t['unrecorded']} of {t['cells']} timed cells record no timing protocol: they were timed before edgevt's protocol, "
                  "and their speed-ups may be biased by other runtimes' spinning threads (re-time them with `edgevt matrix --remeasure`). ")
