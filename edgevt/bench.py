@@ -7,8 +7,9 @@ Timed run by run next to each other, one runtime loses cores to the other's spin
 in blocks (PROTOCOL): before each switch to another runtime the protocol waits until every other thread of the
 process is idle, runs once untimed (the wake-up), then times a block of about BLOCK_S seconds. The order of the
 blocks alternates (A B B A A B ...), so a change in machine load hits every runtime alike and their ratio stays
-fair. Sampling goes on until each runtime's median is known to ±target_ci (95% CI) and min_time has passed, or until
-max_time. benchmarks/timing_aa.py and timing_alone.py check it against an A/A test and each runtime timed alone.
+fair. Sampling goes on until each runtime's median is known to ±target_ci (95% CI over its block medians, at least
+MIN_BLOCKS_CI of them: samples seconds apart on a host that changes speed are not independent, so a CI over the
+samples claims too much) and min_time has passed, or until max_time. benchmarks/timing_aa.py and timing_alone.py check it against an A/A test and each runtime timed alone.
 
 Ratios (the speed-up over torch eager) are paired: each round's blocks run back to back, so the ratio of their
 medians compares the runtimes under the same machine state, and the reported ratio is the median of those per-round
@@ -47,6 +48,7 @@ PAUSE_MAX_S = 1.0  # ... and at most this long for the other threads to go idle
 IDLE_WINDOW_S = 0.01  # the other threads are idle when, over such a window, ...
 IDLE_BUSY = 0.05  # ... they used less than this fraction of one core
 PAUSE_FALLBACK_S = 0.25  # where per-thread CPU clocks cannot be read (not Linux): a fixed pause
+MIN_BLOCKS_CI = 5  # sampling may stop on the CI only once every runtime has this many blocks
 UNSTEADY_SPREAD = 1.2  # block medians whose p90/p10 exceeds this: the host changed speed during the run
 FULL_SPEED_BAND = 1.1  # a block ran at the host's full speed when its median is within 10% of the fastest decile's
 QUICK_DEFAULTS = {"warmup": 3, "min_time_s": 1.0, "max_time_s": 10.0}  # export and matrix; `edgevt bench` uses BenchSettings'
@@ -250,11 +252,17 @@ def _open(openers, batch, pause, clock) -> tuple[list, list[dict], list[dict]]:
     return runners, colds, pauses
 
 
+def blocks_ci_rel(meds: list[float]) -> float:
+    """The median's 95% CI relative to it, over a runtime's block medians: the samples within a block are not
+    independent of each other (a host state lasts seconds), the blocks much less so. Infinite below MIN_BLOCKS_CI."""
+    return ci_rel(meds) if len(meds) >= MIN_BLOCKS_CI else math.inf
+
+
 def _stop_reason(p: _Protocol, settings: BenchSettings, elapsed: float) -> str | None:
     if elapsed >= settings.max_time_s:
         return "max_time"
     enough = all(len(s) >= settings.runs for s in p.samples) and elapsed >= settings.min_time_s
-    return "ci" if enough and all(ci_rel(s) <= settings.target_ci for s in p.samples) else None
+    return "ci" if enough and all(blocks_ci_rel(m) <= settings.target_ci for m in p.block_medians()) else None
 
 
 def measure(openers: list[Callable[[], object]], batch: np.ndarray, settings: BenchSettings,
@@ -358,7 +366,8 @@ def _describe(p: _Protocol, sizes: list[int], rounds: int, stopped: str, elapsed
                   "fixed": any(x is None for x in idle)},
         "sampling": {"stopped_by": stopped, "seconds": elapsed, "target_ci95_rel": settings.target_ci,
                      "min_time_s": settings.min_time_s, "max_time_s": settings.max_time_s, "min_runs": settings.runs,
-                     "reached_ci95_rel": [ci_rel(s) for s in p.samples]},
+                     "ci_over": f"block medians (at least {MIN_BLOCKS_CI} per runtime)",
+                     "reached_ci95_rel": [blocks_ci_rel(m) for m in meds]},
         "paired": {"rule": "per round, the ratio of each runtime's block median to the first runtime's block median in "
                            "the same round; reported: the median over rounds, with its 95% CI",
                    "vs": p.runners[0].engine, "ratios": [r if r is None else paired_ratio(r) for r in paired_ratios(meds)],
