@@ -112,10 +112,10 @@ def _rows(res: dict) -> tuple[list[str], float, dict]:
 def _full_speed_ratio(rounds: list[dict], art: str, base: str) -> float | None:
     """The speed-up alone over the rounds in which both alone blocks ran at the host's full speed, by the rule the
     commands use (edgevt.bench.full_speed_blocks)."""
-    from edgevt.bench import full_speed_blocks
+    from edgevt.bench import full_speed_blocks, paired_ratios
 
-    keep = [full_speed_blocks([r[f"alone/{x}"] for r in rounds]) for x in (art, base)]
-    ratios = [r[f"alone/{base}"] / r[f"alone/{art}"] for r, a, b in zip(rounds, *keep) if a and b]
+    meds = [[r[f"alone/{x}"] for r in rounds] for x in (art, base)]
+    ratios = paired_ratios(meds, [full_speed_blocks(m) for m in meds])[1]
     return _med(ratios) if ratios else None
 
 

@@ -9,7 +9,8 @@ process is idle, runs once untimed (the wake-up), then times a block of about BL
 blocks alternates (A B B A A B ...), so a change in machine load hits every runtime alike and their ratio stays
 fair. Sampling goes on until each runtime's median is known to ±target_ci (95% CI over its block medians, at least
 MIN_BLOCKS_CI of them: samples seconds apart on a host that changes speed are not independent, so a CI over the
-samples claims too much) and min_time has passed, or until max_time. benchmarks/timing_aa.py and timing_alone.py check it against an A/A test and each runtime timed alone.
+samples claims too much) and min_time has passed, or until max_time. benchmarks/timing_aa.py and timing_alone.py
+check it against an A/A test and each runtime timed alone.
 
 Ratios (the speed-up over torch eager) are paired: each round's blocks run back to back, so the ratio of their
 medians compares the runtimes under the same machine state, and the reported ratio is the median of those per-round
@@ -227,7 +228,6 @@ def full_speed_blocks(meds: list[float]) -> list[bool]:
         return [True] * len(meds)
     ref = float(np.percentile(meds, 10))
     return [m <= ref * FULL_SPEED_BAND for m in meds]
-
 
 
 def _block_runs(estimate_ms: float) -> int:

@@ -368,7 +368,9 @@ def summary_text(report: dict, report_path: Path | None, log: Path | None = None
 
 def _full_speed_text(latency: dict) -> str | None:
     """One line for the terminal when the host changed speed: the figures over its faster state's blocks."""
-    if not ((latency.get("protocol") or {}).get("host") or {}).get("unsteady"):
+    from edgevt.report import host_changed_speed
+
+    if not host_changed_speed(latency):
         return None
     full = (latency.get("warm") or {}).get("full_speed") or {}
     ratio = ((latency.get("speedup") or {}).get("full_speed") or {}).get("median")
@@ -376,4 +378,3 @@ def _full_speed_text(latency: dict) -> str | None:
         return None
     return (f"the host changed speed; at full speed ({full['blocks']} of {full['of_blocks']} blocks): p50 {full['p50_ms']:.3f} ms"
             + (f", {ratio:.2f}x torch eager" if ratio else ""))
-

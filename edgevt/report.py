@@ -250,12 +250,17 @@ def speedup_line(latency: dict) -> str:
     return text + " (p50 ratio, same run)"
 
 
+def host_changed_speed(latency: dict) -> bool:
+    """Whether edgevt.bench saw the host change speed during the run (the full-speed figures are then worth showing)."""
+    return bool(((latency.get("protocol") or {}).get("host") or {}).get("unsteady"))
+
+
 def full_speed_line(latency: dict) -> str | None:
     """When the host changed speed during the run: the figures over the blocks of its faster state (edgevt.bench),
     which repeat from run to run where medians over all samples do not."""
-    if not ((latency.get("protocol") or {}).get("host") or {}).get("unsteady"):
+    if not host_changed_speed(latency):
         return None
-    parts = []
+    parts, rule = [], ((latency.get("warm") or {}).get("full_speed") or {}).get("rule")
     for entry in [latency, latency.get("baseline")]:
         full = ((entry or {}).get("warm") or {}).get("full_speed") or {}
         if full.get("p50_ms") is not None:
@@ -265,8 +270,8 @@ def full_speed_line(latency: dict) -> str | None:
     ratio = ((latency.get("speedup") or {}).get("full_speed") or {})
     if ratio.get("median") is not None:
         parts.append(f"speed-up {ratio['median']:.2f}× over the {ratio['rounds']} rounds in which both ran at full speed")
-    return ("At the host's full speed (blocks within 10% of each runtime's fastest tenth; the host changed speed during "
-            "the run): " + "; ".join(parts)) if parts else None
+    return (f"At the host's full speed ({rule or 'the blocks of its faster state'}; the host changed speed during the "
+            "run): " + "; ".join(parts)) if parts else None
 
 
 def how_timed(latency: dict) -> list[str]:
