@@ -468,7 +468,10 @@ def compare_cmd(ctx, baseline, candidate, threshold, alpha, allow_missing, norma
     Latency regresses when both hold: the candidate's median is more than --threshold above the
     baseline's, and a one-sided Mann–Whitney U test on the raw samples (candidate slower) gives
     p < --alpha. An improvement is the mirror image. Fewer than 5 samples a side, a different
-    engine, or latency measured on one side only is "not comparable", never a regression.
+    engine, or latency measured on one side only is "not comparable", never a regression. When
+    both reports record their timing blocks (this edgevt's protocol), the samples judged on each
+    side are those of its blocks at the host's full speed, so a run that a shared host slowed for
+    part of its time is not taken for a regression; older reports are judged on all samples.
     Parity regresses when a cell that passed fails, errors, crashes or times out; drift that
     still passes (cosine, top-1) is reported but does not gate. A baseline cell missing from the
     candidate regresses unless --allow-missing. Milliseconds are only comparable on one machine: a

@@ -4,6 +4,11 @@ Latency is judged on the raw timing samples, not on two p50 numbers, because one
 gate flaky: a cell regresses only when the change is both large (ratio of medians beyond the threshold) and
 unlikely to be noise (one-sided Mann–Whitney U, p < alpha). Parity gates on status: a cell that passed and
 no longer passes is a regression; smaller drifts (cosine, top-1) are reported but do not gate.
+
+When both reports record their timing blocks (edgevt.bench's protocol), the samples judged are those of the blocks
+that ran at the host's full speed (edgevt.bench.full_speed_blocks), on both sides: a shared host that spends seconds
+in a slower state would otherwise turn the share of time each run spent slow into a "regression". An artifact that
+is slower in every block is slower at full speed too; one that slows only some blocks looks like the host.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgevt import REPORT_SCHEMA_VERSION
+from edgevt.bench import FULL_SPEED_BAND, full_speed_blocks
 from edgevt.errors import UsageError
 from edgevt.parity import worst_cosine
 
@@ -24,6 +30,8 @@ SINGLE_COMMANDS = ("export", "validate", "bench")
 FAILED = ("fail", "error", "crashed", "timeout")  # the cell ran and did not pass
 MIN_SAMPLES = 5
 MACHINE_KEYS = ("host_cpu", "logical_cpus", "machine", "threads")
+BASIS_FULL_SPEED = "full speed"  # both sides' samples of their blocks at the host's full speed
+BASIS_ALL = "all samples"  # a side does not record its blocks (a report older than the full-speed figures)
 REPORT_HINT = "pass a report.json written by `edgevt matrix`, `export`, `validate` or `bench`, or the run directory holding it"
 
 
@@ -81,6 +89,7 @@ class LatencyComparison:
     p_value: float | None = None  # the tail of the observed direction, the one a reader wants to see
     reason: str | None = None  # why it is not comparable
     normalized: str | None = None  # --normalize: ratio and tests are on samples / torch eager's median or / the compute bound
+    basis: str | None = None  # which samples were judged: BASIS_FULL_SPEED or BASIS_ALL
     baseline_figure: float | None = None  # the speed-up or efficiency of each side
     candidate_figure: float | None = None
 
@@ -248,12 +257,52 @@ def _latency_stats(base: np.ndarray, cand: np.ndarray, rule: Rule) -> LatencyCom
     return out
 
 
+def _blocks_at_full_speed(section: dict, protocol: dict) -> list[float] | None:
+    """The samples of `section` (one runtime's, in time order) from its blocks at full speed, or None when the
+    protocol does not record how they split into blocks."""
+    engines, sizes = protocol.get("engines") or [], (protocol.get("blocks") or {}).get("runs") or []
+    rounds = (protocol.get("blocks") or {}).get("rounds")
+    samples = [s for s in (_num(x) for x in section.get("samples_ms") or []) if s is not None]
+    if section.get("engine") not in engines or len(sizes) != len(engines) or not isinstance(rounds, int):
+        return None
+    size = sizes[engines.index(section.get("engine"))]
+    if not isinstance(size, int) or size < 1 or rounds < 1 or len(samples) != size * rounds:
+        return None
+    blocks = [samples[b * size:(b + 1) * size] for b in range(rounds)]
+    keep = full_speed_blocks([float(np.median(b)) for b in blocks])
+    return [x for block, k in zip(blocks, keep) if k for x in block]
+
+
+def full_speed_view(lat: dict) -> dict | None:
+    """A measured latency section as it ran at the host's full speed: the artifact's (and torch eager's) samples of
+    their full-speed blocks, the p50 over them and the speed-up over the rounds in which both ran at full speed; None
+    when the section does not record its blocks."""
+    protocol = lat.get("protocol") or {}
+    own = _blocks_at_full_speed(lat, protocol)
+    if not own:
+        return None
+    view = {**lat, "samples_ms": own, "warm": {**(lat.get("warm") or {}), "p50_ms": float(np.median(own))}}
+    base = lat.get("baseline")
+    if isinstance(base, dict):
+        theirs = _blocks_at_full_speed(base, protocol)
+        view["baseline"] = {**base, "samples_ms": theirs or []}
+        full = (lat.get("speedup") or {}).get("full_speed") or {}
+        view["speedup_vs_torch_eager"] = full.get("median")
+        view["speedup"] = {"rounds": full.get("rounds") or 0} if full.get("median") else {}
+    return view
+
+
 def compare_latency(base: dict | None, cand: dict | None, rule: Rule) -> LatencyComparison:
-    """Only raw samples of one engine on both sides are compared (divided by each side's unit with --normalize);
-    anything less is 'not comparable', never a regression."""
+    """Only raw samples of one engine on both sides are compared (divided by each side's unit with --normalize), at
+    full speed when both sides record their blocks; anything less is 'not comparable', never a regression."""
     from edgevt.normalize import figure, normalized
 
     measured = [bool(lat) and lat.get("status") == "measured" for lat in (base, cand)]
+    basis = BASIS_ALL
+    if all(measured):
+        views = full_speed_view(base), full_speed_view(cand)
+        if None not in views:
+            (base, cand), basis = views, BASIS_FULL_SPEED
     raw, reason = (_p50(base), _p50(cand)), None
     if not any(measured):
         reason = "latency not measured"
@@ -274,6 +323,7 @@ def compare_latency(base: dict | None, cand: dict | None, rule: Rule) -> Latency
             reason = "the baseline median is not positive"
         else:
             out = _latency_stats(bs, cs, rule)
+            out.basis = basis
             if rule.normalize:  # the statistics are on normalized samples; the ms columns stay raw, for information
                 out.normalized, out.baseline_figure, out.candidate_figure = rule.normalize, figure(out.baseline_p50_ms), figure(out.candidate_p50_ms)
                 (out.baseline_p50_ms, out.candidate_p50_ms), out.shift_ms = raw, None
@@ -430,6 +480,22 @@ def _normalize_lines(normalize: str | None) -> list[str]:
             f"different machines compare; the p50 columns are raw milliseconds, for information.", ""]
 
 
+def _basis_lines(comp: Comparison) -> list[str]:
+    judged = [c.latency.basis for c in comp.cells if c.latency and c.latency.basis]
+    full = judged.count(BASIS_FULL_SPEED)
+    if not judged:
+        return []
+    if not full:
+        return ["Samples: all of them (a side does not record its timing blocks, so a host that changed speed during one run "
+                "shows as a change; re-run with this edgevt to judge the blocks at full speed).", ""]
+    which = "every cell" if full == len(judged) else f"{full} of {len(judged)} cells"
+    rest = "" if full == len(judged) else (f"; the other {len(judged) - full} on all samples, as a side does not record its "
+                                           "timing blocks")
+    return [f"Samples: for {which}, each side's blocks at the host's full speed (within {FULL_SPEED_BAND - 1:.0%} of the "
+            "fastest tenth of a runtime's block medians), so a host that spent part of one run in a slower state is not "
+            f"taken for a regression; the p50 columns are over the same samples{rest}.", ""]
+
+
 def _figure_heads(normalize: str | None) -> str:
     return f"baseline {normalize} | candidate {normalize} | " if normalize else ""
 
@@ -450,6 +516,7 @@ def markdown(comp: Comparison) -> str:
     lines = [_verdict_line(comp), "", f"**edgevt compare** `{comp.baseline.path}` → `{comp.candidate.path}`", "",
              f"Latency regresses when the candidate's median is more than {r.threshold:.0%} above the baseline's and a one-sided "
              f"Mann–Whitney U test on the raw samples gives p < {r.alpha:g}; parity regresses when a passing cell no longer passes.", "",
+             *_basis_lines(comp),
              *_normalize_lines(r.normalize),
              f"| cell | baseline p50 | candidate p50 | {_figure_heads(r.normalize)}change [95% CI] | p | latency | parity | worst cosine Δ | verdict |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * 2 * bool(r.normalize)]

@@ -200,3 +200,36 @@ class FakeTarget:
     @staticmethod
     def open_runner(artifact, threads):
         return type("R", (), {"engine": "onnxruntime-cpu", "run": lambda self, x: {"y": x}})()
+
+
+def timed_latency(art_ms: float, torch_ms: float, slow_pattern: tuple[bool, ...], period_s: float = 1.3,
+                  seconds: float = 20.0, slow: tuple[float, float] = (1.8, 1.3), seed: int = 0) -> dict:
+    """A latency section in the shape `export` records (edgevt.pipeline.benchmark), timed by edgevt.bench.measure on a
+    fake clock and a fake host that is slow in the periods where `slow_pattern` (cycled) is True: there the artifact
+    takes slow[0] and torch eager slow[1] times as long (2-thread runtimes slow unequally when two vCPUs share a core)."""
+    from edgevt.bench import BenchSettings, measure
+    from edgevt.pipeline import speedup
+
+    now, rng = [0.0], np.random.default_rng(seed)
+
+    class Runner:
+        def __init__(self, engine: str, ms: float, factor: float):
+            self.engine, self.ms, self.factor = engine, ms, factor
+
+        def run(self, batch):
+            state = self.factor if slow_pattern[int(now[0] / period_s) % len(slow_pattern)] else 1.0
+            now[0] += self.ms * state * (1 + 0.01 * rng.standard_normal()) / 1e3
+            return {"y": batch}
+
+    def pause():
+        now[0] += 0.03
+        return {"ms": 30.0, "idle": True}
+
+    openers = [lambda: Runner("onnxruntime-cpu", art_ms, slow[0]), lambda: Runner("torch-eager", torch_ms, slow[1])]
+    timing = measure(openers, np.zeros(1), BenchSettings(runs=10, warmup=0, min_time_s=seconds, max_time_s=seconds),
+                     pause=pause, clock=lambda: now[0])
+    reports = [r.to_dict() for r in timing.reports]
+    lat = {**reports[0], "status": "measured", "protocol": timing.protocol, "baseline": reports[1],
+           "compute_bound": compute_bound(4.0)}
+    lat["speedup_vs_torch_eager"], lat["speedup"] = speedup(timing.protocol, reports)
+    return lat

@@ -374,3 +374,94 @@ def test_parity_on_different_inputs_is_warned_about_per_cell_and_overall(write):
     notes = by_id(out)["swin-tiny/onnx/fp32"]["notes"]
     assert any("baseline 8 photos + 2 noise, seed 0, photos aaaaaaaaaaaa; candidate 104 photos + 2 noise" in n for n in notes)
     assert not any("different inputs" in n for n in by_id(out)["swin-tiny/onnx/fp32".replace("swin-tiny", "swiftformer-xs")]["notes"])
+
+
+# --- a host that changes speed: judged on the blocks at full speed ------------------------------------------------------
+
+MOSTLY_FAST, MOSTLY_SLOW = (False, True, False, True, False), (True, False, True, False, True)
+CELL = "swiftformer-xs/onnx/fp32"
+
+
+def _with_latency(lat: dict) -> dict:
+    rep = sample_report()
+    find(rep, CELL)["latency"] = lat
+    return rep
+
+
+def _without_blocks(lat: dict) -> dict:
+    """The same section as a report older than the full-speed figures records it: no block structure."""
+    out = copy.deepcopy(lat)
+    del out["protocol"]["blocks"]
+    return out
+
+
+def test_a_run_spent_partly_in_a_slow_host_state_is_not_a_regression(write):
+    # the same artifact timed twice on a host slow 40% and then 60% of the time: over all samples the median moves
+    # by far more than the 10% threshold (what compare judged before), at full speed it does not
+    from matrix_fixtures import timed_latency
+
+    base, cand = timed_latency(10.0, 25.0, MOSTLY_FAST), timed_latency(10.0, 25.0, MOSTLY_SLOW, seed=1)
+    old = compare(write("a0.json", _with_latency(_without_blocks(base))), write("b0.json", _with_latency(_without_blocks(cand))), "--json")
+    assert old.exit_code == 1 and json.loads(old.stdout)["regressions"] == [CELL]
+    assert by_id(json.loads(old.stdout))[CELL]["latency"]["basis"] == "all samples"
+
+    result = compare(write("a.json", _with_latency(base)), write("b.json", _with_latency(cand)), "--json")
+    assert result.exit_code == 0, result.output
+    lat = by_id(json.loads(result.stdout))[CELL]["latency"]
+    assert lat["basis"] == "full speed" and lat["verdict"] == "unchanged" and lat["ratio"] == pytest.approx(1.0, abs=0.03)
+    text = compare(write("a.json", _with_latency(base)), write("b.json", _with_latency(cand))).output
+    assert "Samples: for 1 of 5 cells, each side's blocks at the host's full speed" in text  # the others record no blocks
+
+
+def test_an_artifact_slower_in_every_block_still_regresses_at_full_speed(write):
+    # the check can fail: 20% slower, and timed mostly in the slow state, is a 20% regression at full speed
+    from matrix_fixtures import timed_latency
+
+    base, cand = timed_latency(10.0, 25.0, MOSTLY_FAST), timed_latency(12.0, 25.0, MOSTLY_SLOW, seed=1)
+    result = compare(write("a.json", _with_latency(base)), write("b.json", _with_latency(cand)), "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["regressions"] == [CELL]
+    lat = by_id(json.loads(result.stdout))[CELL]["latency"]
+    assert lat["basis"] == "full speed" and lat["ratio"] == pytest.approx(1.2, abs=0.03)
+    assert lat["candidate_p50_ms"] == pytest.approx(12.0, rel=0.03)  # the p50 shown is over the samples judged
+
+
+@pytest.mark.parametrize("how", ["speedup", "efficiency"])
+def test_normalized_figures_are_judged_at_full_speed_too(write, how):
+    from matrix_fixtures import timed_latency
+
+    base = timed_latency(10.0, 25.0, MOSTLY_FAST)
+    same, slower = timed_latency(10.0, 25.0, MOSTLY_SLOW, seed=1), timed_latency(13.0, 25.0, MOSTLY_SLOW, seed=1)
+    a = write("a.json", _with_latency(base))
+    result = compare(a, write("b.json", _with_latency(same)), "--normalize", how, "--json")
+    lat = by_id(json.loads(result.stdout))[CELL]["latency"]
+    assert result.exit_code == 0 and lat["basis"] == "full speed", result.output
+    if how == "speedup":
+        assert lat["baseline_figure"] == pytest.approx(2.5, rel=0.03) and lat["candidate_figure"] == pytest.approx(2.5, rel=0.03)
+    result = compare(a, write("c.json", _with_latency(slower)), "--normalize", how, "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["regressions"] == [CELL]
+
+
+def test_the_full_speed_samples_are_the_ones_the_report_summarised():
+    # compare splits the samples into blocks itself; they must be the blocks edgevt.bench kept for warm.full_speed
+    from matrix_fixtures import timed_latency
+
+    from edgevt.compare import full_speed_view
+
+    lat = timed_latency(10.0, 25.0, MOSTLY_SLOW)
+    view = full_speed_view(lat)
+    full = lat["warm"]["full_speed"]
+    assert 0 < full["blocks"] < full["of_blocks"] and len(view["samples_ms"]) == full["runs"]
+    assert view["warm"]["p50_ms"] == pytest.approx(full["p50_ms"], rel=1e-3)
+    assert len(view["baseline"]["samples_ms"]) == lat["baseline"]["warm"]["full_speed"]["runs"]
+    assert view["speedup_vs_torch_eager"] == lat["speedup"]["full_speed"]["median"]
+    assert full_speed_view(_without_blocks(lat)) is None
+
+
+def test_one_side_without_blocks_judges_all_samples_on_both_and_says_so(write):
+    from matrix_fixtures import timed_latency
+
+    base = timed_latency(10.0, 25.0, MOSTLY_FAST)
+    result = compare(write("a.json", _with_latency(_without_blocks(base))), write("b.json", _with_latency(base)))
+    assert "Samples: all of them (a side does not record its timing blocks" in result.output
+    result = compare(write("a.json", _with_latency(_without_blocks(base))), write("b.json", _with_latency(base)), "--json")
+    assert by_id(json.loads(result.stdout))[CELL]["latency"]["basis"] == "all samples"
