@@ -69,9 +69,39 @@ def fmt(value, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
+def times(value) -> str:
+    """A ratio as '1.23×', or '—'."""
+    return "—" if value is None else f"{value:.2f}×"
+
+
 def flip_note(parity: dict) -> str:
     """' (N flips, ref. margin <= M)' for the photos whose top-1 changed; empty when none did."""
     flips = parity.get("top1_disagreements") or []
     if not flips:
         return ""
     return f" ({len(flips)} flip{'s' if len(flips) > 1 else ''}, ref. margin ≤ {max(d['reference_margin'] for d in flips):.2g})"
+
+
+def inputs_text(reports: list[dict]) -> str:
+    """What parity ran on, from the cells' own reports (their `inputs` section), not from what the script expects."""
+    seen = {r["inputs"].get("photos"): r["inputs"] for r in reports if (r.get("inputs") or {}).get("photos")}
+    if not seen:
+        return "the photos of each cell's report"
+    parts = []
+    for photos, inputs in seen.items():
+        recipe = (inputs.get("images") or {}).get("recipe")
+        parts.append(f"{photos} photos{f' ({recipe})' if recipe else ''} + {inputs.get('noise', 0)} seeded noise tensors")
+    return " / ".join(parts) + f"; top-1 agreement is over the photos, so one flipped photo is {100 / max(seen):.2g} points or more"
+
+
+def full_speed_p50(lat: dict | None):
+    return (((lat or {}).get("warm") or {}).get("full_speed") or {}).get("p50_ms")
+
+
+def unsteady(lat: dict | None) -> bool:
+    return bool((((lat or {}).get("protocol") or {}).get("host") or {}).get("unsteady"))
+
+
+def median(values: list[float]) -> float | None:
+    v = sorted(x for x in values if x is not None)
+    return None if not v else v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
+from _matrix import (arg_parser, flip_note, fmt, full_speed_p50, inputs_text, median, record, save_json,  # noqa: E402
+                     selected_models, start, times, unsteady)
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
@@ -62,30 +63,33 @@ def run_cell(model, precision: str, runs_dir: Path, threads: int, target: str = 
 
 def row(cell: dict) -> str:
     if "report" not in cell:
-        return f"| {cell['model']} | {cell['precision']} | — | — | **error** (exit {cell['exit_code']}): {cell.get('error', '')[:120]} | | | | | | | |"
+        return f"| {cell['model']} | {cell['precision']} | — | — | **error** (exit {cell['exit_code']}): {cell.get('error', '')[:120]} | | | | | | | | | |"
     r = cell["report"]
     p, lat, exp = r["parity"], r.get("latency") or {}, r.get("export") or {}
     out = p["outputs"][0] if p.get("outputs") else {}
     warm = lat.get("warm", {})
     base = (lat.get("baseline") or {}).get("warm", {})
+    full = (lat.get("speedup") or {}).get("full_speed") or {}
     return (f"| {cell['model']} | {cell['precision']} | {exp.get('exporter')} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
             f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('max_abs'), '.2g')} | {fmt(out.get('psnr_db'), '.1f')} "
-            f"| {fmt(p.get('top1_agreement'), '.0%')}{flip_note(p)} | {fmt(warm.get('p50_ms'), '.2f')} | {fmt(base.get('p50_ms'), '.2f')} "
-            f"| {fmt(lat.get('speedup_vs_torch_eager'), '.2f')}× |")
+            f"| {fmt(p.get('top1_agreement'), '.1%')}{flip_note(p)} | {fmt(warm.get('p50_ms'), '.2f')}{' †' if unsteady(lat) else ''} "
+            f"| {fmt(base.get('p50_ms'), '.2f')} | {times(lat.get('speedup_vs_torch_eager'))} "
+            f"| {fmt(full_speed_p50(lat), '.2f')} | {fmt(full_speed_p50(lat.get('baseline')), '.2f')} | {times(full.get('median'))} |")
 
 
 def summary(cells: list[dict]) -> list[str]:
-    """Per precision: how many variants passed, and the median ORT-vs-torch-eager speed-up."""
-    lines = ["| precision | parity pass | median speed-up vs torch eager |", "|---|---|---|"]
+    """Per precision: how many variants passed, and the median ORT-vs-torch-eager speed-up (all rounds; full speed)."""
+    lines = ["| precision | parity pass | median speed-up vs torch eager | at full speed |", "|---|---|---|---|"]
     for precision in PRECISIONS:
         done = [c["report"] for c in cells if c["precision"] == precision and "report" in c]
         if not done:
             continue
         passed = sum(r["parity"]["status"] == "pass" for r in done)
-        ratios = sorted(r["latency"]["speedup_vs_torch_eager"] for r in done if r.get("latency", {}).get("speedup_vs_torch_eager"))
-        median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2
+        lats = [r.get("latency") or {} for r in done]
+        paired = median([lat.get("speedup_vs_torch_eager") for lat in lats])
+        full = median([((lat.get("speedup") or {}).get("full_speed") or {}).get("median") for lat in lats])
         errors = sum(1 for c in cells if c["precision"] == precision and "report" not in c)
-        lines.append(f"| {precision} | {passed}/{len(done) + errors} | {median:.2f}× |")
+        lines.append(f"| {precision} | {passed}/{len(done) + errors} | {times(paired)} | {times(full)} |")
     return lines + [""]
 
 
@@ -99,26 +103,32 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         f"Produced by `{meta['command']}` (started {started}), random weights (seed 0), on "
         f"{env['host_cpu']}, {env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.",
         "",
-        "Parity: onnxruntime CPU against torch eager on 8 real photos + 2 noise tensors; thresholds per precision "
-        "(fp32: atol/rtol 1e-4, cosine ≥ 0.99999, top-1 100%; fp16: atol 5e-2 + rtol 1e-2, cosine ≥ 0.999, top-1 ≥ 99%; "
-        "int8-dynamic: cosine ≥ 0.99, PSNR ≥ 25 dB, top-1 ≥ 97%; int8-static: cosine ≥ 0.98, top-1 ≥ 95%). "
-        "Top-1 agreement is over 8 photos, so one flipped photo is 12.5 points; random-weight logits have small "
-        "top-1 margins, so int8 flips here are a harsher test than trained weights give; a flip is listed with the "
-        "reference's top-1 minus top-2 logit (logit std is about 1-3).",
+        f"Parity: onnxruntime CPU against torch eager on {inputs_text([c['report'] for c in cells if 'report' in c])}; "
+        "thresholds per precision (fp32: atol/rtol 1e-4, cosine ≥ 0.99999, top-1 100%; fp16: atol 5e-2 + rtol 1e-2, "
+        "cosine ≥ 0.999, top-1 ≥ 99%; int8-dynamic: cosine ≥ 0.99, PSNR ≥ 25 dB, top-1 ≥ 97%; int8-static: cosine ≥ 0.98, "
+        "top-1 ≥ 95%). Random-weight logits have small top-1 margins, so int8 flips here are a harsher test than trained "
+        "weights give; flips are listed with the largest reference top-1 minus top-2 logit among them.",
         "",
         "fp16 on ONNX Runtime CPU: the CPU provider lacks fp16 kernels for most ops and inserts casts to fp32, so "
         "fp16 parity here is mostly weight rounding and fp16 latency says nothing about a phone's fp16 units.",
         "",
-        "Latency: batch 1, 2 threads, p50 of the timed runs. ORT and torch eager are timed in the same process by "
-        "edgevt's timing protocol (each runtime at its library defaults, alternating blocks with idle threads between "
-        "runtimes, sampled until each median is known to ±2% or --max-time), so both see the same load. Run floors: "
-        "30 runs below 10 GMACs, 10 up to 50 (30 s cap), 5 above (90 s cap).",
+        "Latency: batch 1, 2 threads. ORT and torch eager are timed in the same process by edgevt's timing protocol "
+        "(`edgevt.bench.measure`, the loop of `export`, `bench` and `matrix`: each runtime at its library defaults, "
+        "alternating blocks with a wait for idle threads between runtimes, sampled until each median is known to ±2% "
+        "or --max-time). Run floors: 30 runs below 10 GMACs, 10 up to 50 (30 s cap), 5 above (90 s cap). The speed-up is "
+        "paired: the median over rounds of torch eager's block median / ORT's in the same round. This host changes "
+        "speed for seconds at a time (reports/host-modes.md); † marks the cells in which it did (a runtime's block "
+        "medians spread more than 1.2×, p90/p10): their p50 over all blocks mixes the two states. The last three "
+        "columns are at full speed: over the blocks within 10% of the fastest tenth of each runtime's block medians, "
+        "and the speed-up over the rounds in which both ran at full speed; they are what repeats between runs here "
+        "(reports/bench-repeatability.md).",
         "",
         *summary(cells),
         *[f"Cells re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],
         "",
-        "| model | precision | exporter | MB | parity | cosine (worst) | max abs | PSNR dB | top-1 | ORT p50 ms | torch p50 ms | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | precision | exporter | MB | parity | cosine (worst) | max abs | PSNR dB | top-1 | ORT p50 ms | torch p50 ms "
+        "| speed-up | ORT p50 ms, full speed | torch p50 ms, full speed | speed-up, full speed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[row(c) for c in cells],
         "",
     ]

@@ -25,12 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
+from _matrix import arg_parser, flip_note, fmt, inputs_text, median, record, save_json, selected_models, start, times  # noqa: E402
 
 from edgevt.models import list_models  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 EDGEVT = [sys.executable, "-m", "edgevt", "-q"]
+XNNPACK, ORT, EAGER = "ai-edge-litert-xnnpack", "onnxruntime-cpu", "torch-eager"
 
 
 def bench_counts(gmacs: float) -> tuple[int, int]:
@@ -55,8 +56,11 @@ def time_three(tflite: str, onnx: str, model: str, runs: int, warmup: int, threa
         openers.insert(1, lambda: get_target("onnx").open_runner(Path(onnx), threads))
     seconds = {**QUICK_DEFAULTS, "max_time_s": 20.0 if runs <= 3 else QUICK_DEFAULTS["max_time_s"]}  # heavy variants: one slow round
     timing = measure(openers, batch, BenchSettings(runs=runs, threads=threads, **{**seconds, "warmup": warmup}))
-    return {r.engine: {"cold": r.cold, "warm": r.warm, "peak_rss_mb": r.peak_rss_mb, "protocol": timing.protocol["name"]}
-            for r in timing.reports}
+    paired = timing.protocol["paired"]  # per runtime: its block median / XNNPACK's in the same round (runtime 0)
+    return {r.engine: {"cold": r.cold, "warm": r.warm, "peak_rss_mb": r.peak_rss_mb, "protocol": timing.protocol["name"],
+                       "vs_xnnpack": paired["ratios"][i], "vs_xnnpack_full_speed": paired["full_speed"][i],
+                       "host_unsteady": timing.protocol["host"]["unsteady"]}
+            for i, r in enumerate(timing.reports)}
 
 
 def _json_run(cmd: list[str], env: dict | None = None) -> tuple[dict | None, str, int]:
@@ -96,60 +100,65 @@ def run_cell(model, precision: str, runs_dir: Path, threads: int, onnx: str | No
     return cell
 
 
+def ratio_vs_xnnpack(timing: dict, engine: str, full_speed: bool = False) -> float | None:
+    """engine's time over XNNPACK's: paired per round (edgevt.bench) when the cell recorded it, else of the p50s."""
+    t = timing.get(engine) or {}
+    if "vs_xnnpack" in t:
+        return ((t.get("vs_xnnpack_full_speed" if full_speed else "vs_xnnpack")) or {}).get("median")
+    if full_speed:
+        return None
+    lite, other = ((timing.get(XNNPACK) or {}).get("warm") or {}).get("p50_ms"), (t.get("warm") or {}).get("p50_ms")
+    return other / lite if lite and other else None
+
+
 def row(cell: dict) -> str:
     if "report" not in cell:
-        return f"| {cell['model']} | {cell['precision']} | — | **error** (exit {cell['exit_code']}): {cell.get('error', '')[:160]} | | | | | | | | |"
+        return f"| {cell['model']} | {cell['precision']} | — | **error** (exit {cell['exit_code']}): {cell.get('error', '')[:160]} | | | | | | | | | | | |"
     r = cell["report"]
     p, exp, t = r["parity"], r.get("export") or {}, cell.get("timing") or {}
     out = p["outputs"][0] if p.get("outputs") else {}
     xnn = exp.get("xnnpack") or {}
     left = ", ".join(f"{k}×{v}" for k, v in list((xnn.get("not_delegated") or {}).items())[:4])
-    p50 = {k: (v.get("warm") or {}).get("p50_ms") for k, v in t.items() if isinstance(v, dict)}
-    lite, ort, eager = p50.get("ai-edge-litert-xnnpack"), p50.get("onnxruntime-cpu"), p50.get("torch-eager")
+    warm = {k: v.get("warm") or {} for k, v in t.items() if isinstance(v, dict)}
+    p50 = {k: w.get("p50_ms") for k, w in warm.items()}
+    full = {k: (w.get("full_speed") or {}).get("p50_ms") for k, w in warm.items()}
+    mark = " †" if any(isinstance(v, dict) and v.get("host_unsteady") for v in t.values()) else ""
     return (f"| {cell['model']} | {cell['precision']} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
-            f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('psnr_db'), '.1f')} | {fmt(p.get('top1_agreement'), '.0%')}{flip_note(p)} "
+            f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('psnr_db'), '.1f')} | {fmt(p.get('top1_agreement'), '.1%')}{flip_note(p)} "
             f"| {xnn.get('nodes_delegated')}/{xnn.get('nodes_total')}{f' (left: {left})' if left else ''} "
-            f"| {fmt(lite, '.2f')} | {fmt(ort, '.2f')} | {fmt(eager, '.2f')} "
-            f"| {fmt(ort / lite if lite and ort else None, '.2f')}× | {fmt(eager / lite if lite and eager else None, '.2f')}× |")
-
-
-def _median(values: list[float]) -> float | None:
-    v = sorted(values)
-    return None if not v else v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+            f"| {fmt(p50.get(XNNPACK), '.2f')}{mark} | {fmt(p50.get(ORT), '.2f')} | {fmt(p50.get(EAGER), '.2f')} "
+            f"| {times(ratio_vs_xnnpack(t, ORT))} | {times(ratio_vs_xnnpack(t, EAGER))} "
+            f"| {fmt(full.get(XNNPACK), '.2f')} | {times(ratio_vs_xnnpack(t, ORT, True))} | {times(ratio_vs_xnnpack(t, EAGER, True))} |")
 
 
 def summary(cells: list[dict]) -> list[str]:
-    lines = ["| precision | exported | parity pass | median XNNPACK vs ORT fp32 | median XNNPACK vs torch eager |", "|---|---|---|---|---|"]
+    lines = ["| precision | exported | parity pass | median XNNPACK vs ORT fp32 | median XNNPACK vs torch eager "
+             "| the same at full speed |", "|---|---|---|---|---|---|"]
     for precision in PRECISIONS:
         mine = [c for c in cells if c["precision"] == precision]
         if not mine:
             continue
         done = [c for c in mine if "report" in c]
-        ratios: dict[str, list[float]] = {"onnxruntime-cpu": [], "torch-eager": []}
-        for c in done:
-            t = c.get("timing") or {}
-            lite = (t.get("ai-edge-litert-xnnpack") or {}).get("warm", {}).get("p50_ms")
-            for engine, bucket in ratios.items():
-                other = (t.get(engine) or {}).get("warm", {}).get("p50_ms")
-                if lite and other:
-                    bucket.append(other / lite)
+        timings = [c.get("timing") or {} for c in done]
+        ort, eager = (median([ratio_vs_xnnpack(t, e) for t in timings]) for e in (ORT, EAGER))
+        ort_full, eager_full = (median([ratio_vs_xnnpack(t, e, True) for t in timings]) for e in (ORT, EAGER))
         passed = sum(c["report"]["parity"]["status"] == "pass" for c in done)
-        lines.append(f"| {precision} | {len(done)}/{len(mine)} | {passed}/{len(mine)} | {fmt(_median(ratios['onnxruntime-cpu']), '.2f')}× "
-                     f"| {fmt(_median(ratios['torch-eager']), '.2f')}× |")
+        lines.append(f"| {precision} | {len(done)}/{len(mine)} | {passed}/{len(mine)} | {times(ort)} | {times(eager)} "
+                     f"| {times(ort_full)}, {times(eager_full)} |")
     return lines + [""]
 
 
 NOTES = """\
-Parity: ai-edge-litert (XNNPACK) against torch eager on 8 real photos + 2 noise tensors, with the spine's default
+Parity: ai-edge-litert (XNNPACK) against torch eager on {inputs}, with the spine's default
 thresholds (fp32: atol/rtol 1e-4, cosine ≥ 0.99999, top-1 100%; fp16: atol 5e-2 + rtol 1e-2, cosine ≥ 0.999,
 top-1 ≥ 99%; int8-dynamic: cosine ≥ 0.99, PSNR ≥ 25 dB, top-1 ≥ 97%; int8-static: cosine ≥ 0.98, top-1 ≥ 95%).
-Top-1 agreement is over 8 photos (one flip = 12.5 points); random-weight logits have small top-1 margins, so a
-flip is listed with the reference's top-1 minus top-2 logit.
+Random-weight logits have small top-1 margins, so flips are listed with the largest reference top-1 minus top-2
+logit among them.
 
 Precisions (ai-edge-quantizer on litert-torch's fp32 flatbuffer): fp16 = float16 weights of FULLY_CONNECTED,
 CONV_2D and DEPTHWISE_CONV_2D (float_casting), compute in fp32; int8-dynamic = `dynamic_wi8_afp32` (int8
 per-channel weights, activations quantized on the fly); int8-static = `static_wi8_ai8` on all supported ops
-(full integer, int8 input and output), calibrated on the 8 photos with a global min/max per tensor (edgevt merges
+(full integer, int8 input and output), calibrated on the evaluation photos with a global min/max per tensor (edgevt merges
 per-photo statistics itself: the quantizer's own 0.95 moving average lets the first photo set every range).
 
 Full-integer int8-static is the hard case. SwiftFormer fails at run time: TFLite's int8 DIV rejects the
@@ -166,8 +175,13 @@ Latency: batch 1, 2 threads, p50. The .tflite on ai-edge-litert XNNPACK, the **f
 weights on ONNX Runtime CPU, and torch eager are timed in one process by edgevt's timing protocol (`edgevt.bench.measure`,
 the loop of `export`, `bench` and `matrix`): each runtime at its library defaults, in alternating blocks, with a wait
 for the other runtimes' spinning threads to go idle before each switch (see reports/timing-alone.md). ORT is fp32 in
-every row, so a row's "vs ORT" shows what the TFLite precision buys over the ONNX fp32 baseline. At least 20 runs
-below 10 GMACs, 10 up to 50, 3 above, sampled 1–10 s (20 s for the heaviest) until each median is known to ±2%.
+every row, so a row's "ORT ÷ XNNPACK" shows what the TFLite precision buys over the ONNX fp32 baseline. The ratios
+are paired: the median over rounds of the other runtime's block median / XNNPACK's in the same round (rows timed
+before edgevt recorded them: the ratio of the p50s). At least 20 runs below 10 GMACs, 10 up to 50, 3 above, sampled
+1–10 s (20 s for the heaviest) until each median is known to ±2%. This host changes speed for seconds at a time
+(reports/host-modes.md); † marks the cells in which it did, whose p50 over all blocks mixes the two states. The last
+three columns are at full speed: over the blocks within 10% of the fastest tenth of each runtime's block medians, and
+the ratios over the rounds in which both runtimes ran at full speed.
 """
 
 
@@ -190,12 +204,14 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
     lines = [
         "# TFLite/LiteRT export of every variant: parity, XNNPACK delegation and latency", "",
         f"Produced by `{meta['command']}` (started {meta['started']}), random weights (seed 0), on {env['host_cpu']}, "
-        f"{env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.", "", NOTES, *summary(cells),
+        f"{env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.", "",
+        NOTES.format(inputs=inputs_text([c["report"] for c in cells if "report" in c])), *summary(cells),
         *[f"Cells added or re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
         *not_run(cells),
         "| model | precision | MB | parity | cosine (worst) | PSNR dB | top-1 | XNNPACK nodes | XNNPACK p50 ms | ORT fp32 p50 ms "
-        "| torch p50 ms | ORT ÷ XNNPACK | torch ÷ XNNPACK |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| torch p50 ms | ORT ÷ XNNPACK | torch ÷ XNNPACK | XNNPACK p50 ms, full speed | ORT ÷ XNNPACK, full speed "
+        "| torch ÷ XNNPACK, full speed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[row(c) for c in cells], "",
     ]
     out.with_suffix(".md").write_text("\n".join(lines))
