@@ -46,7 +46,9 @@ def _time_pair(open_a, open_b, batch, threads: int, runs: int, warmup: int, min_
     timing = measure([open_a, open_b], batch, settings)
     a, b = timing.reports
     paired = timing.protocol["paired"]["ratios"][1]["median"]
+    full = timing.protocol["paired"]["full_speed"][1]["median"]  # the rounds in which both ran at the host's full speed
     return {"a_p50_ms": a.warm["p50_ms"], "b_p50_ms": b.warm["p50_ms"], "speedup": 1 / paired,
+            "speedup_full_speed": 1 / full if full else None, "host_unsteady": timing.protocol["host"]["unsteady"],
             "speedup_of_p50s": a.warm["p50_ms"] / b.warm["p50_ms"],
             "a_ci95_rel": a.warm.get("median_ci95_rel"), "b_ci95_rel": b.warm.get("median_ci95_rel"),
             "runs": [a.warm["runs"], b.warm["runs"]], "threads": threads, "method": "edgevt.bench.measure",
@@ -156,7 +158,7 @@ def _fmt_goals(cell: dict) -> str:
 def row(cell: dict) -> str:
     head = f"| {cell['model']} | {cell['target']} | {cell['mode']} |"
     if "error" in cell:
-        return f"{head} **error** (exit {cell['exit_code']}): {str(cell['error'])[:160]} | | | | |"
+        return f"{head} **error** (exit {cell['exit_code']}): {str(cell['error'])[:160]} | | | | | |"
     detail = ""
     if cell.get("xnnpack"):
         x = cell["xnnpack"]
@@ -170,7 +172,9 @@ def row(cell: dict) -> str:
         detail = "fused: " + ", ".join(f"{op}×{n}" for op, n in cell["fused"].items())
     t = cell.get("timing") or {}
     speed = f"{t['speedup']:.2f}×" if t.get("status") == "measured" else ("—" if not t else f"skipped: {t['reason'][:40]}")
-    return (f"{head} {cell['parity']} ({cell['cosine']:.7f}) | {cell['ops_total']} | {detail} | {speed} | {_fmt_goals(cell)} |")
+    full = f"{t['speedup_full_speed']:.2f}×" if t.get("speedup_full_speed") else "—"
+    return (f"{head} {cell['parity']} ({cell['cosine']:.7f}) | {cell['ops_total']} | {detail} | {speed} | {full} "
+            f"| {_fmt_goals(cell)} |")
 
 
 def write(cells: list[dict], out: Path, meta: dict) -> None:
@@ -193,7 +197,9 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         f"between blocks; {meta.get('threads')} threads) and paired per round as edgevt reports speed-ups (the median over "
         "rounds of the ratio of the two blocks of a round). Load average when the run started: "
         f"{meta.get('load_average', '?')} on a shared machine whose speed changes for seconds at a time "
-        "(reports/host-modes.md), so treat ratios within ±10% as no change."
+        "(reports/host-modes.md), so treat ratios within ±10% as no change. At full speed: the same ratio over the rounds "
+        "in which both artifacts' blocks ran at the host's full speed (within 10% of the fastest tenth of each one's "
+        "block medians; cells timed before edgevt recorded it show —)."
         + "".join(f" Cells added by `{u['command']}` (started {u['started']}" + (f"; {u['note']}" if u.get("note") else "") + ")."
                   for u in meta.get("updates", []))
         + (f" The timings were taken by `{meta['timing']['command']}` (started {meta['timing']['started']}, load average "
@@ -201,8 +207,9 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "",
         f"Deterministic goals: {len(checked) - len(failed)}/{len(checked)} checks hold" + (f"; failing: {'; '.join(failed)}." if failed else "."),
         "",
-        "| model | target | mode | parity (worst cosine) | ops | delegation / pre-flight / fusions | speed-up vs none | goals |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | target | mode | parity (worst cosine) | ops | delegation / pre-flight / fusions | speed-up vs none "
+        "| at full speed | goals |",
+        "|---|---|---|---|---|---|---|---|---|",
         *[row(c) for c in rows],
         "",
     ]
