@@ -46,7 +46,7 @@ def test_report_md_says_when_the_compute_bound_is_unknown(measured):
 
 def test_matrix_report_md_has_efficiency_and_the_protocol():
     text = matrix_markdown(sample_report())
-    assert "| vs torch eager | efficiency | engine |" in text
+    assert "| vs torch eager | efficiency | at full speed: p50 ms, vs torch eager | engine |" in text
     assert f"protocol `{PROTOCOL}`" in text and "5 of 5 timed cells reached the ±2% target" in text
     assert "fp32 GEMM peak (300 GFLOP/s" in text
     row = next(line for line in text.splitlines() if line.startswith("| swin-tiny | onnx | fp32"))
@@ -100,3 +100,18 @@ def test_report_md_and_the_terminal_give_the_full_speed_figures_only_when_the_ho
     assert "At the host's full speed" in md and "p50 1.234 ms" in md and "3 of 5 blocks" in md
     assert "4.32× over the 2 rounds in which both ran at full speed" in md
     assert "at full speed (3 of 5 blocks): p50 1.234 ms, 4.32x torch eager" in terminal
+
+
+def test_matrix_report_md_has_the_full_speed_column():
+    # the figures of the blocks at the host's full speed, in the table (not only in report.json); — where a cell
+    # was timed before edgevt recorded them
+    rep = sample_report()
+    timed = [c for c in rep["cells"] if (c.get("latency") or {}).get("status") == "measured"]
+    timed[0]["latency"]["warm"]["full_speed"] = {"p50_ms": 9.876, "blocks": 4, "of_blocks": 11}
+    timed[0]["latency"]["speedup"] = {"rounds": 11, "full_speed": {"median": 3.21, "rounds": 4}}
+    text = matrix_markdown(rep)
+    assert "| at full speed: p50 ms, vs torch eager | engine |" in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| {timed[0]['model']} | {timed[0]['target']} | {timed[0]['precision']}"))
+    assert "| 9.876, 3.21× (4 of 11 blocks) |" in row
+    other = next(line for line in text.splitlines() if line.startswith(f"| {timed[1]['model']} | {timed[1]['target']} | {timed[1]['precision']}"))
+    assert other.count("| — |") >= 1

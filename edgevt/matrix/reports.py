@@ -162,9 +162,10 @@ def timing_lines(cells: list[dict]) -> list[str]:
             text += ("Speed-ups are the median over rounds of torch eager's block median / the artifact's in the same round. ")
         if t["unsteady"]:
             text += (f"In {t['unsteady']} of {t['cells']} timed cells the host changed speed during the timing (a runtime's block "
-                     "medians varied by more than 1.2×, p90/p10): compare their milliseconds with care, their paired speed-ups less so; "
-                     "report.json has each runtime's figures at full speed (`warm.full_speed`, `speedup.full_speed`: the blocks "
-                     "of the host's faster state). ")
+                     "medians varied by more than 1.2×, p90/p10): compare their milliseconds with care, their paired speed-ups less so. "
+                     "The full-speed column keeps the blocks of the host's faster state: the artifact's p50 over its blocks within "
+                     "10% of the fastest tenth of its block medians, and the speed-up over the rounds in which both runtimes ran at "
+                     "full speed (report.json: `warm.full_speed`, `speedup.full_speed`). ")
     if t["unrecorded"]:
         text += (f"{t['unrecorded']} of {t['cells']} timed cells record no timing protocol: they were timed before edgevt's protocol, "
                  "and their speed-ups may be biased by other runtimes' spinning threads (re-time them with `edgevt matrix --remeasure`). ")
@@ -177,16 +178,27 @@ def timing_lines(cells: list[dict]) -> list[str]:
     return [text.rstrip(), ""]
 
 
+def _full_speed_cell(lat: dict) -> str:
+    """'12.468, 2.17× (3 of 7 blocks)': the artifact's p50 over its blocks at the host's full speed and the speed-up over
+    the rounds in which both runtimes ran at full speed (edgevt.bench); '—' for cells timed before edgevt recorded them."""
+    full = (lat.get("warm") or {}).get("full_speed") or {}
+    if full.get("p50_ms") is None:
+        return "—"
+    ratio = ((lat.get("speedup") or {}).get("full_speed") or {}).get("median")
+    return (f"{full['p50_ms']:.3f}{f', {ratio:.2f}×' if ratio else ''} ({full.get('blocks')} of {full.get('of_blocks')} blocks)")
+
+
 def _table(cells: list[dict]) -> list[str]:
     lines = [*timing_lines(cells),
-             "| model | target | precision | status | size MB | worst cosine | top-1 (95% CI) | p50 ms | p90 ms | vs torch eager | efficiency | engine |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | target | precision | status | size MB | worst cosine | top-1 (95% CI) | p50 ms | p90 ms | vs torch eager | efficiency "
+             "| at full speed: p50 ms, vs torch eager | engine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in cells:
         parity, lat = e.get("parity") or {}, _measured(e)
         size = (e.get("artifact") or {}).get("bytes")
         latency_cells = (f"{lat['warm']['p50_ms']:.3f} | {lat['warm']['p90_ms']:.3f} | {_num(lat.get('speedup_vs_torch_eager'), '.2f')}× "
-                         f"| {_num(lat.get('efficiency'), '.1%')}"
-                         if lat else "skipped | — | — | —" if (e.get("latency") or {}).get("status") == "skipped" else "— | — | — | —")
+                         f"| {_num(lat.get('efficiency'), '.1%')} | {_full_speed_cell(lat)}"
+                         if lat else "skipped | — | — | — | —" if (e.get("latency") or {}).get("status") == "skipped" else "— | — | — | — | —")
         status = f"**{e['status']}**" if e["status"] not in ("pass", "unsupported") else e["status"]
         lines.append(f"| {e['model']} | {e['target']} | {e['precision']} | {status}{' (cached)' if e.get('cached') else ''} "
                      f"| {_num(size / 1e6 if size else None, '.2f')} | {_num(worst_cosine(e), '.7f')} "
