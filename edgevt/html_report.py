@@ -50,6 +50,8 @@ def _fmt(value, spec: str = "sig", suffix: str = "") -> str:
 
 def _facts(cell: dict) -> dict:
     """The numbers every view needs, read once from the nested cell so the views stay simple."""
+    from edgevt.matrix.reports import ranking_ms
+
     lat, parity, art = _d(cell.get("latency")), _d(cell.get("parity")), _d(cell.get("artifact"))
     warm, base = _d(lat.get("warm")), _d(_d(lat.get("baseline")).get("warm"))
     measured = lat.get("status") == "measured"
@@ -62,7 +64,8 @@ def _facts(cell: dict) -> dict:
         "status": str(cell.get("status") or "pending"), "cached": bool(cell.get("cached")),
         "mb": None if size is None else size / 1e6, "cos": cos, "top1": parity.get("top1_agreement"),
         "err": None if cos is None else min(max(1 - cos, ERROR_FLOOR), ERROR_CEIL) if math.isfinite(cos) else ERROR_CEIL,
-        "p50": p50 if p50 is not None and p50 > 0 else None, "p50_raw": warm.get("p50_ms"), "p90": _num(warm.get("p90_ms"), finite=True),
+        "p50": p50 if p50 is not None and p50 > 0 else None, "p50_raw": warm.get("p50_ms"),
+        "rank": ranking_ms(lat) if measured and p50 is not None and p50 > 0 else None, "p90": _num(warm.get("p90_ms"), finite=True),
         "base": _num(base.get("p50_ms"), finite=True) if measured else None, "speedup": lat.get("speedup_vs_torch_eager"),
         "eff": _num(lat.get("efficiency"), finite=True) if measured else None,
         "engine": lat.get("engine") or parity.get("engine"), "lat": lat or None, "error": _d(cell.get("error")),
@@ -246,7 +249,7 @@ def _ship_html(facts: list[dict], models: list[str]) -> str:
     """Per model, the fastest cell that passed parity: the one to ship, unless a skipped latency hides a faster one."""
     from edgevt.matrix.reports import ShipChoice, ship_choices
 
-    choices = ship_choices(facts, lambda f: f["model"], lambda f: f["status"], lambda f: f["p50"])
+    choices = ship_choices(facts, lambda f: f["model"], lambda f: f["status"], lambda f: f["rank"])
     items = []
     for model in models:
         choice = choices.get(model) or ShipChoice()
@@ -254,6 +257,7 @@ def _ship_html(facts: list[dict], models: list[str]) -> str:
         if b:
             speed = _num(b["speedup"], finite=True)
             text = (f"<b>{esc(b['target'])} {esc(b['precision'])}</b>: p50 {_fmt(b['p50'], suffix=' ms')}"
+                    + (f", {_fmt(b['rank'], suffix=' ms')} at full speed" if b["rank"] != b["p50"] else "")
                     + (f" ({speed:.2f}× torch eager)" if speed is not None else "")
                     + (f", efficiency {b['eff']:.1%}" if b["eff"] is not None else "")
                     + f", {_fmt(b['mb'], suffix=' MB')}, worst cosine {_fmt(b['cos'], '.7f')}")

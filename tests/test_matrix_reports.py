@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import matrix_fixtures as fx
@@ -86,3 +87,20 @@ def test_a_failed_cell_lists_its_top1_interval_and_every_flip_with_its_margin():
     failure = ET.fromstring(reports.junit(rep)).find(".//failure")
     assert "top-1 agreement 87.5% (52.9%–97.8%) of 8 photos" in failure.get("message")
     assert "top-1 changed on coffee.png#crop60-tl: class 3 → 9 (reference top-1/top-2 margin 0.0123)" in failure.text
+
+
+def test_ship_candidate_is_ranked_by_the_p50_at_full_speed_where_cells_record_it():
+    # onnx fp32's p50 over every block is lower only because the tflite cell spent more of its timing in the host's
+    # slow state; at full speed tflite is faster, and both report.md and index.html pick it
+    from edgevt.html_report import render
+
+    rep = fx.sample_report()
+    onnx, tflite = (next(c for c in rep["cells"] if c["id"] == f"swiftformer-xs/{t}/fp32") for t in ("onnx", "tflite"))
+    onnx["latency"]["warm"].update(p50_ms=6.0, full_speed={"p50_ms": 5.9, "blocks": 9, "of_blocks": 10})
+    tflite["latency"]["warm"].update(p50_ms=7.0, full_speed={"p50_ms": 4.2, "blocks": 3, "of_blocks": 10})
+    pick = reports.ship_candidates(rep["cells"])["swiftformer-xs"]
+    assert pick.startswith("tflite fp32: p50 7.000 ms (4.200 at full speed)"), pick
+    ship = re.search(r'<ul class="ship">(.*?)</ul>', render(rep), re.S).group(1)
+    assert "swiftformer-xs</span> → <b>tflite fp32</b>: p50 7" in ship and "p50 7.00 ms, 4.20 ms at full speed (" in ship
+    del tflite["latency"]["warm"]["full_speed"], onnx["latency"]["warm"]["full_speed"]  # older cells: the plain p50
+    assert reports.ship_candidates(rep["cells"])["swiftformer-xs"].startswith("onnx fp32")
