@@ -6,6 +6,7 @@ import argparse
 import fnmatch
 import json
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -94,14 +95,7 @@ def inputs_text(reports: list[dict]) -> str:
     return " / ".join(parts) + f"; top-1 agreement is over the photos, so one flipped photo is {100 / max(seen):.2g} points or more"
 
 
-def full_speed_p50(lat: dict | None):
-    return (((lat or {}).get("warm") or {}).get("full_speed") or {}).get("p50_ms")
-
-
-def unsteady(lat: dict | None) -> bool:
-    return bool((((lat or {}).get("protocol") or {}).get("host") or {}).get("unsteady"))
-
-
-def median(values: list[float]) -> float | None:
-    v = sorted(x for x in values if x is not None)
-    return None if not v else v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+def median(values: list[float | None]) -> float | None:
+    """The median of the values that are there, or None."""
+    present = [x for x in values if x is not None]
+    return statistics.median(present) if present else None

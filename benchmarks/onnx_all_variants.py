@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import (arg_parser, flip_note, fmt, full_speed_p50, inputs_text, median, record, save_json,  # noqa: E402
-                     selected_models, start, times, unsteady)
+from _matrix import arg_parser, flip_note, fmt, inputs_text, median, record, save_json, selected_models, start, times  # noqa: E402
+
+from edgevt.report import full_speed, full_speed_speedup, host_changed_speed  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
@@ -69,12 +70,12 @@ def row(cell: dict) -> str:
     out = p["outputs"][0] if p.get("outputs") else {}
     warm = lat.get("warm", {})
     base = (lat.get("baseline") or {}).get("warm", {})
-    full = (lat.get("speedup") or {}).get("full_speed") or {}
     return (f"| {cell['model']} | {cell['precision']} | {exp.get('exporter')} | {r['artifact']['bytes'] / 1e6:.1f} | {p['status']} "
             f"| {fmt(out.get('cosine'), '.6f')} | {fmt(out.get('max_abs'), '.2g')} | {fmt(out.get('psnr_db'), '.1f')} "
-            f"| {fmt(p.get('top1_agreement'), '.1%')}{flip_note(p)} | {fmt(warm.get('p50_ms'), '.2f')}{' †' if unsteady(lat) else ''} "
+            f"| {fmt(p.get('top1_agreement'), '.1%')}{flip_note(p)} | {fmt(warm.get('p50_ms'), '.2f')}{' †' if host_changed_speed(lat) else ''} "
             f"| {fmt(base.get('p50_ms'), '.2f')} | {times(lat.get('speedup_vs_torch_eager'))} "
-            f"| {fmt(full_speed_p50(lat), '.2f')} | {fmt(full_speed_p50(lat.get('baseline')), '.2f')} | {times(full.get('median'))} |")
+            f"| {fmt(full_speed(lat).get('p50_ms'), '.2f')} | {fmt(full_speed(lat.get('baseline')).get('p50_ms'), '.2f')} "
+            f"| {times(full_speed_speedup(lat).get('median'))} |")
 
 
 def summary(cells: list[dict]) -> list[str]:
@@ -87,7 +88,7 @@ def summary(cells: list[dict]) -> list[str]:
         passed = sum(r["parity"]["status"] == "pass" for r in done)
         lats = [r.get("latency") or {} for r in done]
         paired = median([lat.get("speedup_vs_torch_eager") for lat in lats])
-        full = median([((lat.get("speedup") or {}).get("full_speed") or {}).get("median") for lat in lats])
+        full = median([full_speed_speedup(lat).get("median") for lat in lats])
         errors = sum(1 for c in cells if c["precision"] == precision and "report" not in c)
         lines.append(f"| {precision} | {passed}/{len(done) + errors} | {times(paired)} | {times(full)} |")
     return lines + [""]

@@ -368,12 +368,11 @@ def summary_text(report: dict, report_path: Path | None, log: Path | None = None
 
 def _full_speed_text(latency: dict) -> str | None:
     """One line for the terminal when the host changed speed: the figures over its faster state's blocks."""
-    from edgevt.report import host_changed_speed
+    from edgevt.report import full_speed, full_speed_speedup, host_changed_speed
 
     if not host_changed_speed(latency):
         return None
-    full = (latency.get("warm") or {}).get("full_speed") or {}
-    ratio = ((latency.get("speedup") or {}).get("full_speed") or {}).get("median")
+    full, ratio = full_speed(latency), full_speed_speedup(latency).get("median")
     if full.get("p50_ms") is None:
         return None
     return (f"the host changed speed; at full speed ({full['blocks']} of {full['of_blocks']} blocks): p50 {full['p50_ms']:.3f} ms"

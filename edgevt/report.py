@@ -250,6 +250,16 @@ def speedup_line(latency: dict) -> str:
     return text + " (p50 ratio, same run)"
 
 
+def full_speed(section: dict | None) -> dict:
+    """A runtime's figures over its blocks at the host's full speed (edgevt.bench's `warm.full_speed`), or {}."""
+    return ((section or {}).get("warm") or {}).get("full_speed") or {}
+
+
+def full_speed_speedup(latency: dict | None) -> dict:
+    """The paired speed-up over the rounds in which both runtimes ran at full speed (`speedup.full_speed`), or {}."""
+    return ((latency or {}).get("speedup") or {}).get("full_speed") or {}
+
+
 def host_changed_speed(latency: dict) -> bool:
     """Whether edgevt.bench saw the host change speed during the run (the full-speed figures are then worth showing)."""
     return bool(((latency.get("protocol") or {}).get("host") or {}).get("unsteady"))
@@ -260,14 +270,14 @@ def full_speed_line(latency: dict) -> str | None:
     which repeat from run to run where medians over all samples do not."""
     if not host_changed_speed(latency):
         return None
-    parts, rule = [], ((latency.get("warm") or {}).get("full_speed") or {}).get("rule")
+    parts, rule = [], full_speed(latency).get("rule")
     for entry in [latency, latency.get("baseline")]:
-        full = ((entry or {}).get("warm") or {}).get("full_speed") or {}
+        full = full_speed(entry)
         if full.get("p50_ms") is not None:
             lo, hi = full.get("median_ci95_ms") or [None, None]
             parts.append(f"{entry['engine']} p50 {_fmt(full['p50_ms'], '.3f')} ms (95% CI {_fmt(lo, '.3f')}–{_fmt(hi, '.3f')}; "
                          f"{full['blocks']} of {full['of_blocks']} blocks)")
-    ratio = ((latency.get("speedup") or {}).get("full_speed") or {})
+    ratio = full_speed_speedup(latency)
     if ratio.get("median") is not None:
         parts.append(f"speed-up {ratio['median']:.2f}× over the {ratio['rounds']} rounds in which both ran at full speed")
     return (f"At the host's full speed ({rule or 'the blocks of its faster state'}; the host changed speed during the "

@@ -108,21 +108,22 @@ def ship_choices(cells: list, model_of: Callable, status_of: Callable, p50_of: C
 def ranking_ms(lat: dict | None) -> float | None:
     """What ship candidates are ranked by: the p50 at the host's full speed where the cell records it (cells timed while
     the host changed speed are then compared in one state), else the p50 over every block."""
-    if not lat:
-        return None
-    warm = lat.get("warm") or {}
-    return (warm.get("full_speed") or {}).get("p50_ms") or warm.get("p50_ms")
+    from edgevt.report import full_speed
+
+    return (full_speed(lat).get("p50_ms") or (lat.get("warm") or {}).get("p50_ms")) if lat else None
 
 
 def ship_candidates(entries: list[dict]) -> dict[str, str]:
     """Per model: the passing cell with the lowest p50 here (at full speed where recorded), or why there is none."""
+    from edgevt.report import full_speed
+
     out = {}
     for model, choice in ship_choices(entries, lambda e: e["model"], lambda e: e["status"], lambda e: ranking_ms(_measured(e))).items():
         untimed = ", ".join(f"{e['target']} {e['precision']}" for e in choice.untimed)
         if choice.best:
             best, lat = choice.best, _measured(choice.best)
             ratio, eff = lat.get("speedup_vs_torch_eager"), lat.get("efficiency")
-            full = ((lat.get("warm") or {}).get("full_speed") or {}).get("p50_ms")
+            full = full_speed(lat).get("p50_ms")
             out[model] = (f"{best['target']} {best['precision']}: p50 {lat['warm']['p50_ms']:.3f} ms"
                           f"{f' ({full:.3f} at full speed)' if full else ''}"
                           f"{f', {ratio:.2f}× torch eager' if ratio else ''}{f', efficiency {eff:.1%}' if eff else ''}"
@@ -189,10 +190,11 @@ def timing_lines(cells: list[dict]) -> list[str]:
 def _full_speed_cell(lat: dict) -> str:
     """'12.468, 2.17× (3 of 7 blocks)': the artifact's p50 over its blocks at the host's full speed and the speed-up over
     the rounds in which both runtimes ran at full speed (edgevt.bench); '—' for cells timed before edgevt recorded them."""
-    full = (lat.get("warm") or {}).get("full_speed") or {}
+    from edgevt.report import full_speed, full_speed_speedup
+
+    full, ratio = full_speed(lat), full_speed_speedup(lat).get("median")
     if full.get("p50_ms") is None:
         return "—"
-    ratio = ((lat.get("speedup") or {}).get("full_speed") or {}).get("median")
     return (f"{full['p50_ms']:.3f}{f', {ratio:.2f}×' if ratio else ''} ({full.get('blocks')} of {full.get('of_blocks')} blocks)")
 
 
