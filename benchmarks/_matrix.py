@@ -61,6 +61,20 @@ def record(cells: list[dict], meta: dict, cell: dict, update: bool) -> None:
         meta["updates"][-1]["cells"].append(f"{cell['model']} {cell['precision']}")
 
 
+def not_run(cells: list[dict], precisions: list[str], script: str, skip: set[tuple[str, str]] = frozenset()) -> list[str]:
+    """Cells of the full table that the report does not have yet (less `skip`), with the command that adds them."""
+    from edgevt.models import list_models
+
+    have = {(c["model"], c["precision"]) for c in cells} | set(skip)
+    lines = []
+    for precision in precisions:
+        missing = [m.name for m in list_models() if not m.name.startswith("tiny-") and (m.name, precision) not in have]
+        if missing:
+            lines.append(f"Not run yet at {precision}: {', '.join(missing)} "
+                         f"(`python benchmarks/{script} --update --precisions {precision} --models {','.join(missing)}`).")
+    return lines + [""] if lines else []
+
+
 def save_json(cells: list[dict], out: Path, meta: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")

@@ -25,9 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, flip_note, fmt, inputs_text, median, record, save_json, selected_models, start, times  # noqa: E402
+from _matrix import arg_parser, flip_note, fmt, inputs_text, median, not_run, record, save_json, selected_models, start, times  # noqa: E402
 
-from edgevt.models import list_models  # noqa: E402
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 EDGEVT = [sys.executable, "-m", "edgevt", "-q"]
@@ -185,18 +184,6 @@ the ratios over the rounds in which both runtimes ran at full speed.
 """
 
 
-def not_run(cells: list[dict]) -> list[str]:
-    """Cells of the full matrix that this report does not have yet, with the command that adds them."""
-    have = {(c["model"], c["precision"]) for c in cells}
-    lines = []
-    for precision in PRECISIONS:
-        missing = [m.name for m in list_models() if not m.name.startswith("tiny-") and (m.name, precision) not in have]
-        if missing:
-            lines.append(f"Not run yet at {precision}: {', '.join(missing)} "
-                         f"(`python benchmarks/tflite_all_variants.py --update --precisions {precision} --models {','.join(missing)}`).")
-    return lines + [""] if lines else []
-
-
 def write(cells: list[dict], out: Path, meta: dict) -> None:
     save_json(cells, out, meta)
     env = meta["environment"]
@@ -207,7 +194,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         f"{env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.", "",
         NOTES.format(inputs=inputs_text([c["report"] for c in cells if "report" in c])), *summary(cells),
         *[f"Cells added or re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
-        *not_run(cells),
+        *not_run(cells, PRECISIONS, "tflite_all_variants.py"),
         "| model | precision | MB | parity | cosine (worst) | PSNR dB | top-1 | XNNPACK nodes | XNNPACK p50 ms | ORT fp32 p50 ms "
         "| torch p50 ms | ORT ÷ XNNPACK | torch ÷ XNNPACK | XNNPACK p50 ms, full speed | ORT ÷ XNNPACK, full speed "
         "| torch ÷ XNNPACK, full speed |",
