@@ -61,11 +61,11 @@ def record(cells: list[dict], meta: dict, cell: dict, update: bool) -> None:
         meta["updates"][-1]["cells"].append(f"{cell['model']} {cell['precision']}")
 
 
-def not_run(cells: list[dict], precisions: list[str], script: str, skip: set[tuple[str, str]] = frozenset()) -> list[str]:
-    """Cells of the full table that the report does not have yet (less `skip`), with the command that adds them."""
+def not_run(cells: list[dict], precisions: list[str], script: str) -> list[str]:
+    """Cells of the full table that the report does not have yet, with the command that adds them."""
     from edgevt.models import list_models
 
-    have = {(c["model"], c["precision"]) for c in cells} | set(skip)
+    have = {(c["model"], c["precision"]) for c in cells}
     lines = []
     for precision in precisions:
         missing = [m.name for m in list_models() if not m.name.startswith("tiny-") and (m.name, precision) not in have]
