@@ -14,6 +14,7 @@ speed during it (reports/host-modes.md). Writes reports/bench-repeatability.md (
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -56,6 +57,12 @@ def spread(values: list[float]) -> float:
     return max(values) / min(values) - 1
 
 
+def pairs_within(values: list[float]) -> tuple[int, int]:
+    """How many of the pairs of runs agree within BOUND (larger / smaller − 1), of how many pairs."""
+    pairs = list(itertools.combinations(values, 2))
+    return sum(1 for a, b in pairs if math.isfinite(a) and math.isfinite(b) and max(a, b) / min(a, b) - 1 <= BOUND), len(pairs)
+
+
 def write(runs: list[dict], args, command: str, started: str) -> Path:
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
@@ -66,20 +73,24 @@ def write(runs: list[dict], args, command: str, started: str) -> Path:
                            ("full", ("full_p50_ms", "full_torch_p50_ms", "full_speedup"))):
             s = {k: spread([r[k] for r in rs]) for k in keys}
             worst[kind] = max(worst[kind], *s.values())
+            pairs = [pairs_within([r[k] for r in rs]) for k in keys]
             summary.append(f"| {model} | {NAMES[runtime]} | {'every block' if kind == 'all' else 'at full speed'} | {len(rs)} | "
-                           + " | ".join(f"{v:.1%} {'✅' if v <= BOUND else '❌'}" for v in s.values()) + " |")
+                           + " | ".join(f"{v:.1%} {'✅' if v <= BOUND else '❌'}" for v in s.values()) + " | "
+                           + ", ".join(f"{ok}/{n}" for ok, n in pairs) + " |")
     lines = ["# Repeatability of `edgevt bench`: identical runs, one after another", "",
              f"Produced by `{command}` (started {started}) on {host_line()}, {args.threads} threads, random weights; {load_note()}.", "",
              f"Each run: `edgevt bench ARTIFACT --model MODEL --weights random` in a fresh process, bench's default sampling. "
-             f"Spread = largest median / smallest − 1. Pass: every spread ≤ {BOUND:.0%}.", "",
+             f"Spread = largest median / smallest − 1. Pass: every spread ≤ {BOUND:.0%}. Pairs: of all pairs of runs, "
+             f"how many agree within {BOUND:.0%} (artifact, torch eager, speed-up).", "",
              "Two sets of figures: over every block (bench's p50 and paired speed-up), and at full speed (each runtime's "
              "blocks within 10% of its fastest tenth, and the rounds in which both ran at full speed; `warm.full_speed` "
              "and `speedup.full_speed` in bench's JSON). On a host that changes speed (reports/host-modes.md) the first "
              "set moves with the share of time the host spent in its slow state; the second should not.", "",
              f"**Result over every block: worst spread {worst['all']:.1%}: {'PASS' if worst['all'] <= BOUND else 'FAIL'}. "
              f"At full speed: worst spread {worst['full']:.1%}: {'PASS' if worst['full'] <= BOUND else 'FAIL'}.**", "",
-             "| model | artifact runtime | figures | runs | artifact p50 spread | torch eager p50 spread | speed-up spread |",
-             "|---|---|---|---|---|---|---|",
+             "| model | artifact runtime | figures | runs | artifact p50 spread | torch eager p50 spread | speed-up spread "
+             f"| pairs within {BOUND:.0%} |",
+             "|---|---|---|---|---|---|---|---|",
              *summary, "", "| model | runtime | run | artifact p50 ms | torch eager p50 ms | speed-up (paired per round) "
              "| at full speed: artifact, torch eager p50 ms, speed-up (blocks kept) | efficiency | runs | stopped by | reached "
              "| block medians p90/p10 |",
