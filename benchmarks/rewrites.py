@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -53,6 +54,45 @@ def _time_pair(open_a, open_b, batch, threads: int, runs: int, warmup: int, min_
             "a_ci95_rel": a.warm.get("median_ci95_rel"), "b_ci95_rel": b.warm.get("median_ci95_rel"),
             "runs": [a.warm["runs"], b.warm["runs"]], "threads": threads, "method": "edgevt.bench.measure",
             "protocol": timing.protocol}
+
+
+# The kernels that carry the MACs on ONNX Runtime's CPU provider: no equal-math rewrite makes their work smaller.
+COMPUTE_OPS = ("Gemm", "MatMul", "FusedMatMul", "FusedGemm", "Conv", "FusedConv", "NchwcConv", "Einsum")
+
+
+def ort_profile(artifact: Path, batch, threads: int, runs: int = 20) -> dict:
+    """Kernel time per op type in one ONNX Runtime run (its profiler, median over runs) and the compute kernels' sum.
+    A rewrite that keeps the function keeps the matrix products, so no rewrite can make the plain artifact faster than
+    its p50 over its compute kernels' time (the ceiling in the report), unless the kernels themselves run faster."""
+    import collections
+    import statistics
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = threads, 1, 3
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(artifact.parent / "ort-profile")
+    session = ort.InferenceSession(str(artifact), opts, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: batch}
+    for _ in range(runs + 5):
+        session.run(None, feed)
+    trace = Path(session.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink()
+    per_run: dict[str, list[float]] = collections.defaultdict(lambda: [0.0] * runs)
+    model_runs = sorted((e["ts"], e["dur"] / 1000) for e in events if e.get("cat") == "Session" and e["name"] == "model_run")[-runs:]
+    starts = [t for t, _ in model_runs]
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time") or e["ts"] < starts[0]:
+            continue
+        index = sum(1 for t in starts if t <= e["ts"]) - 1
+        per_run[e["args"]["op_name"]][index] += e["dur"] / 1000
+    by_op = {op: round(statistics.median(v), 3) for op, v in sorted(per_run.items(), key=lambda kv: -sum(kv[1]))}
+    compute = [sum(per_run[op][i] for op in per_run if op in COMPUTE_OPS) for i in range(runs)]
+    wall = [d for _, d in model_runs]
+    return {"runs": runs, "threads": threads, "kernel_ms_by_op": by_op, "compute_ms": round(statistics.median(compute), 3),
+            "profiled_run_ms": round(statistics.median(wall), 3)}  # the profiler adds per-node overhead: not a latency
 
 
 def modes_for(model, target: str, ablation: bool) -> list[tuple[str, list[str]]]:
@@ -148,6 +188,21 @@ def time_cells(model, target: str, cells: list[dict], args) -> None:
                             args.min_time, args.max_time)
         cell["timing"] = {"status": "measured", **timing}
         print(f"  {model.name} {target} {cell['mode']}: {timing['speedup']:.2f}x vs none", flush=True)
+    if target == "onnx" and base is not None and not reason:
+        shape = [1, 3, model.input_size, model.input_size]
+        batch = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+        for cell in cells:
+            if "error" not in cell:
+                cell["ort_profile"] = ort_profile(Path(cell["artifact"]), batch, args.threads)
+        base["compute_bound"] = host_bound(model.name, args.threads)
+
+
+def host_bound(name: str, threads: int) -> dict:
+    """edgevt's compute bound for the model: 2 x its MACs (torch's FlopCounterMode) at this host's fp32 GEMM peak."""
+    from edgevt.commands import info_payload
+    from edgevt.compute_bound import bound
+
+    return bound(info_payload(name, "random", 0)["gmacs"] * 1e9, threads, lambda line: None)
 
 
 def _fmt_goals(cell: dict) -> str:
@@ -170,11 +225,44 @@ def row(cell: dict) -> str:
         detail = f"ANE ~{a['share']:.0%}, max rank {a['max_rank']}{f' (off: {off})' if off else ''}"
     if cell.get("fused"):
         detail = "fused: " + ", ".join(f"{op}×{n}" for op, n in cell["fused"].items())
+    if cell.get("ort_profile"):
+        prof = cell["ort_profile"]
+        top = ", ".join(f"{op} {ms:.1f}" for op, ms in list(prof["kernel_ms_by_op"].items())[:4])
+        detail = "; ".join(x for x in (detail, f"kernels (ms): {top}; matrix products {prof['compute_ms']:.1f}") if x)
     t = cell.get("timing") or {}
     speed = f"{t['speedup']:.2f}×" if t.get("status") == "measured" else ("—" if not t else f"skipped: {t['reason'][:40]}")
     full = f"{t['speedup_full_speed']:.2f}×" if t.get("speedup_full_speed") else "—"
     return (f"{head} {cell['parity']} ({cell['cosine']:.7f}) | {cell['ops_total']} | {detail} | {speed} | {full} "
             f"| {_fmt_goals(cell)} |")
+
+
+def ceilings(cells: list[dict]) -> list[str]:
+    """Per ONNX variant, how much faster any rewrite that keeps the function could make the plain artifact: it keeps
+    the matrix products, so at best the rest of the run vanishes while they run at the fastest kernel speed seen in
+    any of the variant's artifacts (their ONNX Runtime profiles), or, looser, at the host's fp32 GEMM peak."""
+    lines = []
+    for base in (c for c in cells if c["target"] == "onnx" and c["mode"] == BASELINE and c.get("ort_profile")):
+        mine = [c for c in cells if c["model"] == base["model"] and c["target"] == "onnx" and "error" not in c]
+        timed = [c for c in mine if c.get("timing", {}).get("status") == "measured"]
+        if not timed:
+            continue
+        p50 = statistics.median(c["timing"]["a_p50_ms"] for c in timed)
+        best = max(timed, key=lambda c: c["timing"]["speedup"])
+        fastest = min((c for c in mine if c.get("ort_profile")), key=lambda c: c["ort_profile"]["compute_ms"])
+        kernels = fastest["ort_profile"]["compute_ms"]
+        peak = (base.get("compute_bound") or {}).get("bound_ms")
+        at_peak = f"{peak:.1f} | {p50 / peak:.2f}×" if peak else "— | —"
+        lines.append(f"| {base['model']} | {p50:.1f} | {kernels:.1f} ({fastest['mode']}) | {p50 / kernels:.2f}× | {at_peak} "
+                     f"| {best['timing']['speedup']:.2f}× ({best['mode']}) |")
+    if not lines:
+        return []
+    return ["**How far ONNX could go.** A rewrite that keeps the function keeps the matrix products (ONNX Runtime's Gemm, "
+            "MatMul, FusedMatMul, Conv and Einsum kernels). Even if everything else in the run took no time, the plain "
+            "artifact could get no faster than its p50 over their time; the table takes their fastest time in any of the "
+            "variant's artifacts (kernel times from ONNX Runtime's profiler, median of 20 runs), and, as a looser bound, "
+            "2 × MACs at this host's fp32 GEMM peak (edgevt's compute bound).", "",
+            "| model | plain p50 (ms) | matrix products (ms, fastest artifact) | ceiling | host GEMM-peak bound (ms) "
+            "| ceiling at peak | best measured |", "|---|---|---|---|---|---|---|", *lines, ""]
 
 
 def write(cells: list[dict], out: Path, meta: dict) -> None:
@@ -212,6 +300,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "|---|---|---|---|---|---|---|---|---|",
         *[row(c) for c in rows],
         "",
+        *ceilings(cells),
     ]
     out.with_suffix(".md").write_text("\n".join(lines))
 

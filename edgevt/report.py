@@ -156,6 +156,11 @@ def markdown(report: dict) -> str:
             f"{export.get('format')}, {export.get('deployment_target')}, compute units {export.get('compute_units')}, "
             f"{export.get('input_type')} input")
         lines.append(f"- export: {via}, {how}, {export.get('seconds')} s{fallback}")
+        loaded = export.get("ops_at_load")
+        if loaded and "error" not in loaded:
+            top = ", ".join(f"{op} ×{n}" for op, n in list(loaded.items())[:8])
+            lines.append(f"- as ONNX Runtime runs it (after its load-time optimisations): {sum(loaded.values())} nodes "
+                         f"(in the file: {sum((export.get('ops') or {}).values())}); {top}")
         if export.get("compression"):
             lines.append(f"- compression: {export['compression'].get('weights')}, {export['compression'].get('compute')} compute")
     lines += ["", "## Parity", ""]

@@ -42,7 +42,7 @@ def test_every_rewrite_declares_known_families_and_targets():
         assert set(rw.families) <= known and rw.families, rw.name
         assert set(rw.default_targets) <= set(rw.targets) <= set(TARGETS), rw.name
     assert [rw.name for rw in list_rewrites("swin-*")] == ["swin-shift-slices", "swin-window-rank4", "swin-constant-bias",
-                                                          "swin-patch-merging"]
+                                                          "swin-patch-merging", "swin-window-gather"]
 
 
 def test_unknown_rewrite_suggests_close_names():
@@ -104,6 +104,10 @@ def test_all_rewrites_of_a_family_together_compute_what_the_original_computes(mo
     ("l2norm-rsqrt", "swiftformer", {"linalg_vector_norm"}),
     ("swiftformer-attention", "swiftformer", {"repeat", "_softmax"}),
     ("bn-fold", "cvt", {"native_batch_norm"}),
+    ("swin-window-gather", "swin", {"roll", "constant_pad_nd"}),
+    ("swin-window-gather", "swinv2", {"roll", "constant_pad_nd"}),
+    ("gelu-erf", "cvt", {"gelu"}),
+    ("gelu-erf", "swin", {"gelu"}),
 ])
 def test_rewrite_removes_the_ops_it_targets(rewrite, family, gone, tiny_models):
     loaded = tiny_models[TINY_BY_FAMILY[family]]

@@ -25,10 +25,13 @@ _MODULES = (
     "cvt_matmul",
     "swiftformer_attention",
     "l2norm_rsqrt",
+    "gelu_erf",
     "swin_shift_slices",
     "swin_window_rank4",
     "swin_constant_bias",
     "swin_patch_merging",
+    "swin_window_gather",
+    "layernorm_fold",
     "attention_scale",
     "fused_qkv",
 )

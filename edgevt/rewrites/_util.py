@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator
 
 import torch
@@ -34,15 +35,17 @@ def convert(module: nn.Module, class_names: dict[str, str], make: Callable[[nn.M
 PRESCALE = 1.0 / 16
 
 
-def l2_normalize(x: torch.Tensor, rsqrt: bool, eps: float = 1e-12) -> torch.Tensor:
+def l2_normalize(x: torch.Tensor, rsqrt: bool, eps: float = 1e-12, scale: torch.Tensor | None = None) -> torch.Tensor:
     """F.normalize(x, dim=-1); with rsqrt, the same function as x * rsqrt(max(sum(x^2), eps^2)): mul, reduce_sum,
-    maximum and rsqrt run on the Neural Engine, reduce_l2_norm does not (max(sqrt(s), eps) = sqrt(max(s, eps^2)))."""
+    maximum and rsqrt run on the Neural Engine, reduce_l2_norm does not (max(sqrt(s), eps) = sqrt(max(s, eps^2))).
+    scale (rsqrt only; broadcast over the last axis) multiplies the small normalising factor instead of the result."""
     if not rsqrt:
         return nn.functional.normalize(x, dim=-1)
     y = x * PRESCALE
     squares = (y * y).sum(dim=-1, keepdim=True)
     floor = torch.full((), (eps * PRESCALE) ** 2, dtype=squares.dtype)  # maximum, not clamp: Core ML's clip needs an upper bound
-    return y * torch.rsqrt(torch.maximum(squares, floor))
+    factor = torch.rsqrt(torch.maximum(squares, floor))
+    return y * (factor if scale is None else factor * scale)
 
 
 def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -74,3 +77,30 @@ def fold_bn_before_pointwise(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
 def is_pointwise(conv: nn.Module) -> bool:
     return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.padding in ((0, 0), 0)
             and conv.groups == 1)
+
+
+class ErfGelu(nn.Module):
+    """Exact (erf) GELU in the operation order ONNX Runtime's Gelu fusion matches: Div, Erf, Add, Mul(x), Mul(0.5)."""
+
+    @staticmethod
+    def replaces(module: nn.Module) -> bool:
+        """nn.GELU without the tanh approximation, or transformers' GELUActivation (its 'gelu' and 'gelu_python',
+        both exact); the tanh and clipped variants are other functions and stay."""
+        if isinstance(module, nn.GELU):
+            return module.approximate == "none"
+        return type(module).__name__ == "GELUActivation"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * (torch.erf(x / math.sqrt(2.0)) + 1.0)) * 0.5
+
+
+@torch.no_grad()
+def fold_layernorm_into(norm: nn.LayerNorm, linears: list[nn.Linear]) -> nn.LayerNorm:
+    """LN(x) @ W.T + b = x_hat @ (W * gamma).T + (W @ beta + b), x_hat the LayerNorm without its affine: each Linear
+    that reads the LayerNorm takes gamma into its input columns and beta into its bias; returns the plain LayerNorm."""
+    for lin in linears:
+        bias = lin.bias if lin.bias is not None else torch.zeros(lin.out_features)
+        folded = bias + lin.weight @ norm.bias
+        lin.weight.mul_(norm.weight)
+        lin.bias = nn.Parameter(folded)
+    return nn.LayerNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False).eval()

@@ -7,7 +7,10 @@ their weights, with the steps the swin-* rewrites switch one by one (each switch
   shifted-window mask, computed once for the fixed input size and stored as one constant per layer;
 - rsqrt_normalize (Swin V2): F.normalize of q and k as x * rsqrt(max(sum(x^2), eps^2));
 - scale_folded (Swin): the softmax scale 1/sqrt(head_dim) folded into the query projection's weights;
-- fused_qkv: one Linear for q, k and v.
+- fused_qkv: one Linear for q, k and v;
+- gather: the shift and the window partition as one gather of tokens (and the reverse and unshift as another), with
+  the token order computed once for the fixed grid: a row copy on ONNX Runtime, where HF's rank-6 transposes, zero
+  pads and rolls are separate copies (not for Core ML, where gather leaves the Neural Engine).
 """
 
 from __future__ import annotations
@@ -89,8 +92,12 @@ class WindowAttention(nn.Module):
         if self.family == "swin":
             scores = q @ k.transpose(-2, -1)
             return scores if self.query_scaled is not None else scores * self.hf.scaling
-        q, k = l2_normalize(q, self.rsqrt_normalize), l2_normalize(k, self.rsqrt_normalize)
         scale = self.scale_constant if self.scale_constant is not None else self.logit_scale_now()
+        if self.rsqrt_normalize and self.scale_constant is not None:
+            # the per-head logit scale rides on q's (tokens x 1) normalising factor instead of a pass over the scores
+            q, k = l2_normalize(q, True, scale=scale), l2_normalize(k, True)
+            return q @ k.transpose(-2, -1)
+        q, k = l2_normalize(q, self.rsqrt_normalize), l2_normalize(k, self.rsqrt_normalize)
         return (q @ k.transpose(-2, -1)) * scale
 
     def _add_bias(self, scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -173,6 +180,8 @@ class WindowLayer(nn.Module):
         self.padded = tuple(math.ceil(r / self.window) * self.window for r in self.resolution)
         hf.attention = WindowAttention(hf.attention, family, self.window)
         self.shift_slices = self.rank4 = False
+        self.register_buffer("order", None, persistent=False)  # gather: window position -> grid token
+        self.register_buffer("inverse", None, persistent=False)  # gather: grid token -> window position
 
     @property
     def attention(self) -> WindowAttention:
@@ -194,8 +203,33 @@ class WindowLayer(nn.Module):
             return _hf_windows(self.family)[1](windows.view(-1, ws, ws, c), ws, h, w)
         return windows.reshape(-1, w // ws, ws, ws * c).permute(0, 2, 1, 3).reshape(-1, h, w, c)
 
+    @torch.no_grad()
+    def use_gather(self) -> None:
+        """Switch to gathered windows: the token order of HF's pad + shift + partition, found by running HF's own
+        partition on the token indices (so it is HF's order by construction). A padded position takes index H*W: a
+        zero row appended before the gather, as HF pads by zeros."""
+        (h, w), (ph, pw), ws = self.resolution, self.padded, self.window
+        grid = torch.full((1, ph, pw, 1), float(h * w), dtype=torch.float64)  # exact: the indices are small integers
+        grid[0, :h, :w, 0] = torch.arange(h * w, dtype=torch.float64).view(h, w)
+        windows = _hf_windows(self.family)[0](cyclic_shift(grid, self.shift, slices=False), ws)
+        self.order = windows.reshape(-1).round().long()
+        real = self.order < h * w
+        self.inverse = torch.nonzero(real).reshape(-1)[torch.argsort(self.order[real])]
+
+    def _gathered(self, x: torch.Tensor, output_attentions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        (b, tokens, c), n = x.shape, self.window * self.window
+        if self.padded != self.resolution:
+            x = torch.cat([x, x.new_zeros(b, 1, c)], dim=1)
+        mask = None if self.attention.constant is not None else self.mask_now()
+        out, probs = self.attention(x.index_select(1, self.order).view(-1, n, c), mask, output_attentions)
+        if self.family == "swin":
+            out = self.hf.dropout(out)
+        return out.reshape(b, -1, c).index_select(1, self.inverse), probs
+
     def _windowed(self, x: torch.Tensor, output_attentions: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, H*W, C) -> shift, partition, window attention, reverse, unshift -> (B, H*W, C), as both HF layers do."""
+        if self.order is not None:
+            return self._gathered(x, output_attentions)
         (b, _, c), (h, w) = x.shape, self.resolution
         x = x.view(b, h, w, c)
         if not self.rank4 or self.padded != self.resolution:  # HF pads even by zero; rank4 skips that no-op

@@ -6,7 +6,7 @@ from edgevt.rewrites import register
 
 
 @register("swin-constant-bias", "Swin/Swin V2 relative position bias, CPB-MLP, logit scale and shifted-window mask as constants",
-          families=("swin", "swinv2"), default_targets=("coreml", "tflite"))
+          families=("swin", "swinv2"), default_targets=("onnx", "coreml", "tflite"))
 def apply(module) -> int:
     from edgevt.rewrites._windows import window_layers
 
