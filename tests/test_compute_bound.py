@@ -83,3 +83,27 @@ def test_unknown_macs_skip_the_bound_and_say_why(tmp_path, probes):
 def test_the_real_probes_measure_a_positive_rate(monkeypatch):
     monkeypatch.setattr(cb, "PROBE_S", 0.05)
     assert cb.probe_onnxruntime(1, n=128) > 0.01 and cb.probe_torch(1, n=128) > 0.01
+
+
+def test_an_fp32_runtime_faster_than_the_bound_proves_the_probe_read_low_and_reprobes(tmp_path, probes):
+    """A shared host can be in its slow state for the whole probe: the cached rate is then half the peak, and an fp32
+    runtime 'beats' the bound. That cannot be, so the probe runs again, and the cache keeps the better rate."""
+    rates, calls = probes
+    rates.update(onnxruntime=150.0, torch=100.0)  # probed while the host ran slow
+    section = cb.bound(1.5e9, 2, lambda m: None, root=tmp_path)  # 20 ms
+    assert cb.recheck(section, [25.0, 30.0], 2, lambda m: None, tmp_path, pause=quiet) is section  # slower: no probe
+    assert len(calls) == 2
+    rates.update(onnxruntime=300.0)  # the host's real peak
+    fresh = cb.recheck(section, [30.0, 14.0], 2, lambda m: None, tmp_path, pause=quiet)
+    assert len(calls) == 4 and fresh["bound_ms"] == pytest.approx(10.0)
+    assert fresh["reprobed"] == {"reason": "an fp32 runtime beat the cached probe's bound", "fastest_fp32_p50_ms": 14.0,
+                                 "previous_bound_ms": pytest.approx(20.0)}
+    assert cb.efficiency(fresh, 14.0) < 1.0
+    assert json.loads(cb.cache_file(2, tmp_path).read_text())["gflops"]["onnxruntime"] == 300.0
+
+
+def test_a_pinned_rate_is_never_reprobed(tmp_path, probes, monkeypatch):
+    _, calls = probes
+    monkeypatch.setenv(cb.ENV, "100")
+    section = cb.bound(1e9, 2, lambda m: None, root=tmp_path)
+    assert cb.recheck(section, [1.0], 2, lambda m: None, tmp_path, pause=quiet) is section and calls == []

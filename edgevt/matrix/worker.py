@@ -81,7 +81,7 @@ def run_job(job: dict) -> dict:
     artifact = Path(info["path"])
     settings = BenchSettings(**job["bench"])
     parity = check_parity(target, artifact, ref, precision, job["tolerances"], settings.threads, log)
-    latency = benchmark(target, artifact, ref.feed[:1], settings, log, shipped.module)
+    latency = benchmark(target, artifact, ref.feed[:1], settings, log, shipped.module, fp32_artifact=precision is Precision.FP32)
     inputs = {**ref.describe_inputs(), **({"calibration": ref.describe_calibration()} if calibrate else {})}
     return {"status": parity.status, "model_info": shipped.describe(), "inputs": inputs, "artifact": info,
             "artifact_reused": reused,
