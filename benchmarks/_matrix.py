@@ -38,8 +38,24 @@ def start(args, script: str) -> tuple[list[dict], dict]:
     cells = meta.pop("cells")
     meta.setdefault("updates", [])
     if args.update:
-        meta["updates"].append({"command": command, "at": now, "cells": []})
+        meta["updates"].append({"command": command, "at": now, "cells": [],
+                                "packages_changed": packages_changed(meta, args.threads)})
     return cells, meta
+
+
+def packages_changed(meta: dict, threads: int) -> dict:
+    """The packages whose versions differ from the ones the report's header names: a later --update or --time-only
+    run may come from another venv, and its cells must say so."""
+    from edgevt.envinfo import environment
+
+    first, now = meta["environment"]["packages"], environment(threads)["packages"]
+    return {name: version for name, version in now.items() if first.get(name) != version}
+
+
+def changed_text(entry: dict) -> str:
+    """What a report line adds for an update whose packages differ from the header's (e.g. ', with transformers 5.25.0')."""
+    changed = entry.get("packages_changed") or {}
+    return (", with " + ", ".join(f"{k} {v}" for k, v in changed.items())) if changed else ""
 
 
 def selected_models(args) -> list:

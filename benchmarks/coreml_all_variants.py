@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
+from _matrix import arg_parser, changed_text, flip_note, fmt, record, save_json, selected_models, start  # noqa: E402
 from onnx_all_variants import run_cell  # noqa: E402
 
 PRECISIONS = ["fp16", "fp32", "int8-weights", "palettize"]
@@ -86,7 +86,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "faster; current per-sample costs are in [mil-interpreter-speed.md](mil-interpreter-speed.md).",
         "",
         *summary(cells),
-        *[f"Cells re-run or added later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],
+        *[f"Cells re-run or added later with `{u['command']}` ({u['at']}{changed_text(u)}): {', '.join(u['cells'])}." for u in meta["updates"]],
         "",
         "| model | precision | MB | parity | cosine (worst) | max abs | PSNR dB | top-1 | fp16 error added most by | interpreter s (10 samples) | ANE |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

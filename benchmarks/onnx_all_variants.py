@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, flip_note, fmt, inputs_text, median, not_run, record, save_json, selected_models, start, times  # noqa: E402
+from _matrix import arg_parser, changed_text, flip_note, fmt, inputs_text, median, not_run, record, save_json, selected_models, start, times  # noqa: E402
 
 from edgevt.report import full_speed, full_speed_speedup, host_changed_speed  # noqa: E402
 
@@ -125,7 +125,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "(reports/bench-repeatability.md).",
         "",
         *summary(cells),
-        *[f"Cells re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta["updates"]],
+        *[f"Cells re-run later with `{u['command']}` ({u['at']}{changed_text(u)}): {', '.join(u['cells'])}." for u in meta["updates"]],
         "",
         *not_run(cells, PRECISIONS, "onnx_all_variants.py"),
         "| model | precision | exporter | MB | parity | cosine (worst) | max abs | PSNR dB | top-1 | ORT p50 ms | torch p50 ms "

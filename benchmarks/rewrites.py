@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _matrix import changed_text, packages_changed  # noqa: E402
+
 TARGETS = ("onnx", "coreml", "tflite")
 PRECISION = {"onnx": "fp32", "coreml": "fp16", "tflite": "fp32"}
 BASELINE = "none"
@@ -267,7 +269,6 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")
     env = meta["environment"]
-    rows = [c for c in cells]
     checked = [(c, name, ok) for c in cells for name, ok in goals(c).items()]
     failed = [f"{c['model']}/{c['target']}/{c['mode']}: {name}" for c, name, ok in checked if not ok]
     lines = [
@@ -286,17 +287,17 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         "(reports/host-modes.md), so treat ratios within ±10% as no change. At full speed: the same ratio over the rounds "
         "in which both artifacts' blocks ran at the host's full speed (within 10% of the fastest tenth of each one's "
         "block medians; cells timed before edgevt recorded it show —)."
-        + "".join(f" Cells added by `{u['command']}` (started {u['started']}" + (f"; {u['note']}" if u.get("note") else "") + ")."
-                  for u in meta.get("updates", []))
+        + "".join(f" Cells added by `{u['command']}` (started {u['started']}{changed_text(u)}"
+                  + (f"; {u['note']}" if u.get("note") else "") + ")." for u in meta.get("updates", []))
         + (f" The timings were taken by `{meta['timing']['command']}` (started {meta['timing']['started']}, load average "
-           f"{meta['timing']['load_average']})." if meta.get("timing") else ""),
+           f"{meta['timing']['load_average']}{changed_text(meta['timing'])})." if meta.get("timing") else ""),
         "",
         f"Deterministic goals: {len(checked) - len(failed)}/{len(checked)} checks hold" + (f"; failing: {'; '.join(failed)}." if failed else "."),
         "",
         "| model | target | mode | parity (worst cosine) | ops | delegation / pre-flight / fusions | speed-up vs none "
         "| at full speed | goals |",
         "|---|---|---|---|---|---|---|---|---|",
-        *[row(c) for c in rows],
+        *[row(c) for c in cells],
         "",
         *ceilings(cells),
     ]
@@ -334,9 +335,11 @@ def main() -> int:
         cells, meta = [], {"command": command, "started": now, "threads": args.threads, "environment": environment(args.threads),
                        "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
     if args.update:
-        meta.setdefault("updates", []).append({"command": command, "started": now})
+        meta.setdefault("updates", []).append({"command": command, "started": now,
+                                               "packages_changed": packages_changed(meta, args.threads)})
     if args.time_only:
-        meta["timing"] = {"command": command, "started": now, "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
+        meta["timing"] = {"command": command, "started": now, "load_average": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
+                          "packages_changed": packages_changed(meta, args.threads)}
         patterns = args.models.split(",")
         for model in [m for m in list_models() if any(fnmatch.fnmatch(m.name, p) for p in patterns)]:
             for target in args.targets.split(","):

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _matrix import arg_parser, flip_note, fmt, inputs_text, median, not_run, record, save_json, selected_models, start, times  # noqa: E402
+from _matrix import arg_parser, changed_text, flip_note, fmt, inputs_text, median, not_run, record, save_json, selected_models, start, times  # noqa: E402
 
 
 PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
@@ -193,7 +193,7 @@ def write(cells: list[dict], out: Path, meta: dict) -> None:
         f"Produced by `{meta['command']}` (started {meta['started']}), random weights (seed 0), on {env['host_cpu']}, "
         f"{env['logical_cpus']} logical CPUs, {env['os']}; {pkgs}.", "",
         NOTES.format(inputs=inputs_text([c["report"] for c in cells if "report" in c])), *summary(cells),
-        *[f"Cells added or re-run later with `{u['command']}` ({u['at']}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
+        *[f"Cells added or re-run later with `{u['command']}` ({u['at']}{changed_text(u)}): {', '.join(u['cells'])}." for u in meta.get("updates", [])], "",
         *not_run(cells, PRECISIONS, "tflite_all_variants.py"),
         "| model | precision | MB | parity | cosine (worst) | PSNR dB | top-1 | XNNPACK nodes | XNNPACK p50 ms | ORT fp32 p50 ms "
         "| torch p50 ms | ORT ÷ XNNPACK | torch ÷ XNNPACK | XNNPACK p50 ms, full speed | ORT ÷ XNNPACK, full speed "
